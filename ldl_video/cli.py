@@ -1,0 +1,138 @@
+"""ldl-video: parse, call the engine, report. Errors are one line on stderr, non-zero exit,
+and nothing left at OUTPUT (set LDL_DEBUG=1 for tracebacks)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .errors import LdlError
+
+PROG = "ldl-video"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .zoo import DEFAULT_MODEL
+
+    p = _Parser(prog=PROG, description="Upscale a video or an image with a super-resolution model. "
+                "`ldl-video models` lists the models.")
+    p.add_argument("input", metavar="INPUT", help="video (anything FFmpeg demuxes) or image (png, jpg, tif, webp)")
+    p.add_argument("output", metavar="OUTPUT", help="its suffix picks the container or image format")
+    p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), help="output scale (default: the model's own)")
+    p.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or checkpoint path (default {DEFAULT_MODEL})")
+    p.add_argument("--tile", type=int, default=0, help="tile size in input pixels, 0 = whole frame (default)")
+    p.add_argument("--tile-overlap", type=int, default=16, help="overlap between tiles in input pixels (default 16)")
+    p.add_argument("--batch", type=int, default=1, help="frames (or tiles) per network call (default 1)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N; a comma list splits video frames")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    p.add_argument("--codec", help="video encoder (default: libx264, or libx265 for >8-bit sources)")
+    p.add_argument("--crf", type=int, help="encoder quality, lower is better (default 18)")
+    p.add_argument("--preset", help="encoder preset (default medium)")
+    p.add_argument("--pix-fmt", help="output pixel format (default: the source's)")
+    p.add_argument("--artifact-map", metavar="PATH", help="also write the estimated artifact map (image or video)")
+    p.add_argument("--keep-partial", action="store_true", help="keep what was decoded of a damaged video")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    return p
+
+
+def list_models(out=sys.stdout) -> int:
+    from .zoo import DEFAULT_MODEL, ZOO, model_dir, weights_present
+
+    rows = [("name", "architecture", "scale", "weights", "from")]
+    for entry in ZOO.values():
+        scale = "any" if entry.kernel else str(entry.scale)
+        here = "built in" if entry.kernel else ("here" if weights_present(entry) else "missing")
+        name = entry.name + (" (default)" if entry.name == DEFAULT_MODEL else "")
+        rows.append((name, entry.arch, scale, here, entry.source))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4], file=out)
+    print(f"\nmodel folder: {model_dir()} (set LDL_MODEL_DIR to change it)", file=out)
+    return 0
+
+
+def _upscaler(args: argparse.Namespace, device: str):
+    from .upscaler import Upscaler
+    from .zoo import load_model
+
+    model = load_model(args.model, device="cpu", scale=args.scale)
+    return Upscaler(model, scale=args.scale, device=device, precision=args.precision,
+                    tile=args.tile, tile_overlap=args.tile_overlap, batch_size=args.batch)
+
+
+def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
+    from .artifacts import blind_artifact_map, to_display
+    from .files import atomic_output
+    from .images import read_image, write_image
+
+    image = read_image(source)
+    upscaler = _upscaler(args, args.device)
+    result = upscaler.upscale(image)
+    if args.artifact_map:
+        weights = blind_artifact_map(upscaler, upscaler.to_tensor(image[None]))
+        with atomic_output(Path(args.artifact_map)) as tmp:
+            write_image(tmp, to_display(weights)[0, 0].numpy())
+    with atomic_output(target) as tmp:
+        write_image(tmp, result)
+    return f"{result.shape[1]}×{result.shape[0]}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from .files import check_output
+    from .images import is_image
+
+    source, target = Path(args.input), Path(args.output)
+    if not source.exists():
+        raise LdlError(f"input {source} does not exist")
+    if source.resolve() == target.resolve():
+        raise LdlError("OUTPUT is the same file as INPUT; write to a new file (the source is never touched)")
+    check_output(target, args.overwrite)
+    if args.artifact_map:
+        check_output(Path(args.artifact_map), args.overwrite)
+    if args.tile < 0 or args.tile_overlap < 0 or args.batch < 1:
+        raise LdlError("--tile and --tile-overlap must be 0 or more, --batch 1 or more")
+    start = time.perf_counter()
+    if is_image(source):
+        if not is_image(target):
+            raise LdlError(f"INPUT is an image, so OUTPUT needs an image suffix (.png, .tif, .jpg, .webp), not {target.suffix!r}")
+        size = upscale_image(args, source, target)
+    else:
+        from .video import upscale_video
+
+        size = upscale_video(args, source, target)
+    if not args.quiet:
+        print(f"wrote {target} ({size}) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv[:1] == ["models"]:
+            return list_models()
+        return run(build_parser().parse_args(argv))
+    except LdlError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; no output written", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("LDL_DEBUG") == "1":
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"{PROG}: error: {type(exc).__name__}: {message} (LDL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

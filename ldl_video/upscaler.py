@@ -1,0 +1,215 @@
+"""Upscaler: runs an SRModel on frames with the device, precision, tiling and batching chosen.
+
+Every front end hands arrays to this class and nothing else computes super-resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .devices import resolve_device, resolve_precision
+from .errors import LdlError
+from .model import SRModel
+from .resample import resize
+
+ProgressHook = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class _Window:
+    y: int
+    x: int
+    h: int
+    w: int
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Window starts along one axis: a core every `tile` pixels, each widened by `overlap`
+    on both sides and shifted inwards at the image edges (so every window has the same size)."""
+    size = min(tile + 2 * overlap, length)
+    starts = {min(max(core - overlap, 0), length - size) for core in range(0, length, tile)}
+    return sorted(starts)
+
+
+def _ramp(length: int, fade: int, at_start: bool, at_end: bool) -> torch.Tensor:
+    """Blend weights along one axis of a tile. On a side that faces another tile the weight is
+    0 over the outer half of the `fade` band (pixels there lack context), then rises linearly to
+    1 across the inner half; on a side at the image border it stays 1."""
+    weight = torch.ones(length)
+    fade = min(fade, length // 2)
+    if fade > 1:
+        half = fade / 2
+        ramp = ((torch.arange(fade, dtype=torch.float32) + 0.5 - half) / half).clamp(1e-6, 1)
+        if not at_start:
+            weight[:fade] = ramp
+        if not at_end:
+            weight[length - fade :] = ramp.flip(0)
+    return weight
+
+
+class Upscaler:
+    """Upscale frames with one model.
+
+    frames: H×W, H×W×C or N×H×W×C (C = 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA), uint8, uint16 or
+    float32 in [0, 1]; the result has the same layout and dtype. Alpha is resampled with
+    Lanczos (a network would invent edges in it). `scale` other than the model's own resamples
+    the network's output to it.
+    """
+
+    def __init__(
+        self,
+        model: SRModel | str,
+        scale: float | None = None,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        tile: int = 0,
+        tile_overlap: int = 16,
+        batch_size: int = 1,
+    ) -> None:
+        if isinstance(model, str):
+            from .zoo import load_model
+
+            model = load_model(model, device="cpu", scale=int(scale) if scale else None)
+        if tile < 0 or tile_overlap < 0:
+            raise LdlError("tile and tile overlap must be 0 or more")
+        if batch_size < 1:
+            raise LdlError("batch size must be 1 or more")
+        self.model = model
+        self.scale = float(scale) if scale else float(model.scale)
+        if self.scale <= 0:
+            raise LdlError(f"scale must be positive, not {scale}")
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device, model.supports_fp16, model.supports_bf16)
+        self.tile = tile
+        self.tile_overlap = tile_overlap
+        self.batch_size = batch_size
+        self.channels_last = self.device.type == "cuda"
+        self.net = model.net.to(self.device, self.dtype).eval()
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    # ---- arrays -----------------------------------------------------------------------
+    def upscale(self, frames: np.ndarray, progress: ProgressHook | None = None) -> np.ndarray:
+        array = np.asarray(frames)
+        layout = {2: "HW", 3: "HWC", 4: "NHWC"}.get(array.ndim)
+        if layout is None or (layout == "HWC" and array.shape[-1] > 4) or (layout == "NHWC" and array.shape[-1] > 4):
+            raise LdlError(f"frames must be H×W, H×W×C or N×H×W×C with C ≤ 4, not shape {array.shape}")
+        batch = array.reshape((1,) * (4 - array.ndim) + array.shape) if layout != "HW" else array[None, :, :, None]
+        outputs = [self.upscale_tensor(self.to_tensor(chunk), progress) for chunk in self._chunks(batch)]
+        result = self.from_tensor(torch.cat(outputs), array.dtype)
+        if layout == "HW":
+            return result[0, :, :, 0]
+        return result[0] if layout == "HWC" else result
+
+    def _chunks(self, batch: np.ndarray) -> Iterator[np.ndarray]:
+        step = 1 if self.tile else self.batch_size
+        for start in range(0, batch.shape[0], step):
+            yield batch[start : start + step]
+
+    @staticmethod
+    def to_tensor(batch: np.ndarray) -> torch.Tensor:
+        """N×H×W×C array -> N×C×H×W float32 in [0, 1]."""
+        if batch.dtype == np.uint8:
+            scale = 255.0
+        elif batch.dtype == np.uint16:
+            scale = 65535.0
+        elif batch.dtype in (np.float32, np.float64, np.float16):
+            scale = 1.0
+        else:
+            raise LdlError(f"unsupported pixel type {batch.dtype}; use uint8, uint16 or float32 in [0, 1]")
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+        return tensor.float().div_(scale) if scale != 1.0 else tensor.float()
+
+    @staticmethod
+    def from_tensor(tensor: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+        """N×C×H×W float in [0, 1] -> N×H×W×C array of `dtype`."""
+        tensor = tensor.clamp(0, 1).permute(0, 2, 3, 1)
+        if dtype == np.uint8:
+            return tensor.mul(255).round_().to(torch.uint8).cpu().numpy()
+        if dtype == np.uint16:
+            return tensor.mul(65535).round_().to(torch.int32).cpu().numpy().astype(np.uint16)
+        return tensor.float().cpu().numpy().astype(dtype, copy=False)
+
+    # ---- tensors ------------------------------------------------------------------------
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return round(height * self.scale), round(width * self.scale)
+
+    @torch.inference_mode()
+    def upscale_tensor(self, x: torch.Tensor, progress: ProgressHook | None = None) -> torch.Tensor:
+        """N×C×H×W float in [0, 1] (C = 1..4, any device) -> N×C×H'×W' float32, on the
+        Upscaler's device when untiled, on the input's device when tiled."""
+        if x.ndim != 4 or not 1 <= x.shape[1] <= 4:
+            raise LdlError(f"expected N×C×H×W with C ≤ 4, got {tuple(x.shape)}")
+        channels = x.shape[1]
+        colour = x[:, :3] if channels >= 3 else x[:, :1].expand(-1, 3, -1, -1)
+        out = self._run_rgb(colour, progress)
+        if channels < 3:
+            out = out.mean(dim=1, keepdim=True)
+        if channels in (2, 4):
+            alpha = x[:, -1:].to(out.device, torch.float32)
+            out = torch.cat([out, resize(alpha, *out.shape[-2:], kernel="lanczos").clamp_(0, 1)], dim=1)
+        return out
+
+    def _run_rgb(self, x: torch.Tensor, progress: ProgressHook | None) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        if self.tile and (h > self.tile or w > self.tile):
+            out = self._tiled(x, progress)
+        else:
+            out = self._network(x)
+            if progress:
+                progress(1, 1)
+        target = self.output_size(h, w)
+        if out.shape[-2:] != target:
+            out = resize(out, *target, kernel="bicubic")
+        return out.clamp_(0, 1)
+
+    def _network(self, x: torch.Tensor) -> torch.Tensor:
+        """The bare network on a batch, padded to the size it needs; float32 out."""
+        x = x.to(self.device, self.dtype, non_blocking=True)
+        h, w = x.shape[-2:]
+        multiple = self.model.size_multiple
+        pad_h, pad_w = (-h) % multiple, (-w) % multiple
+        if pad_h or pad_w:
+            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = self.net(x)
+        s = self.model.scale
+        return out[..., : h * s, : w * s].float()
+
+    def _windows(self, h: int, w: int) -> list[_Window]:
+        ys, xs = _starts(h, self.tile, self.tile_overlap), _starts(w, self.tile, self.tile_overlap)
+        th, tw = min(self.tile + 2 * self.tile_overlap, h), min(self.tile + 2 * self.tile_overlap, w)
+        return [_Window(y, x, th, tw) for y in ys for x in xs]
+
+    def _tiled(self, x: torch.Tensor, progress: ProgressHook | None) -> torch.Tensor:
+        """Equal-size overlapping windows, run `batch_size` at a time, blended with feathered
+        weights. The frame stays where it is; only windows travel to the device."""
+        n, _, h, w = x.shape
+        s = self.model.scale
+        windows = self._windows(h, w)
+        out = torch.zeros(n, 3, h * s, w * s, device=x.device)
+        weight_sum = torch.zeros(1, 1, h * s, w * s, device=x.device)
+        fade = self.tile_overlap * s
+        for frame in range(n):
+            for first in range(0, len(windows), self.batch_size):
+                group = windows[first : first + self.batch_size]
+                crops = torch.cat([x[frame : frame + 1, :, g.y : g.y + g.h, g.x : g.x + g.w] for g in group])
+                results = self._network(crops).to(x.device)
+                for g, result in zip(group, results, strict=True):
+                    wy = _ramp(g.h * s, fade, g.y == 0, g.y + g.h == h)
+                    wx = _ramp(g.w * s, fade, g.x == 0, g.x + g.w == w)
+                    weight = (wy[:, None] * wx[None, :]).to(x.device)
+                    region = (slice(g.y * s, (g.y + g.h) * s), slice(g.x * s, (g.x + g.w) * s))
+                    out[frame, :, region[0], region[1]] += result * weight
+                    if frame == 0:
+                        weight_sum[0, 0, region[0], region[1]] += weight
+                if progress:
+                    progress(frame * len(windows) + first + len(group), n * len(windows))
+        return out / weight_sum
