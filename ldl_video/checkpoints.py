@@ -42,7 +42,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             f"{path} holds Python objects beyond tensors and would need to run code to load; "
             "re-save it as a plain state dict or .safetensors"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+    except Exception as exc:  # torch.load fails on foreign files in many ways
         raise LdlError(f"{path} is not a PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
     return _unwrap(obj, path)
 
@@ -120,20 +120,25 @@ _OWN_ARCHS = (
 
 
 def model_from_state_dict(state: dict[str, torch.Tensor], name: str, source: str = "") -> SRModel:
-    """Recognise the architecture from the keys and return the network with the weights loaded."""
+    """Recognise the architecture from the keys and return the network with the weights loaded.
+    RRDBNet, MSRResNet and SRVGGNetCompact are built here; anything else (or a state dict that
+    only looks like one of them) goes to spandrel."""
     for arch, marker, build in _OWN_ARCHS:
         if marker in state:
-            net, scale = build(state)
             try:
+                net, scale = build(state)
                 net.load_state_dict(state, strict=True)
-            except RuntimeError as exc:
-                raise LdlError(f"{name}: looks like {arch} but the weights do not fit ({str(exc).splitlines()[0]})") from None
+            except (KeyError, RuntimeError, ValueError) as exc:
+                mismatch = f"{name}: looks like {arch} but the weights do not fit ({str(exc).splitlines()[0]})"
+                break
             multiple = getattr(net, "unshuffle", 1)
             return SRModel(name, net.eval(), scale, arch, size_multiple=multiple, source=source)
-    return _spandrel_model(state, name, source)
+    else:
+        mismatch = None
+    return _spandrel_model(state, name, source, mismatch)
 
 
-def _spandrel_model(state: dict[str, torch.Tensor], name: str, source: str) -> SRModel:
+def _spandrel_model(state: dict[str, torch.Tensor], name: str, source: str, mismatch: str | None) -> SRModel:
     """Other architectures (SwinIR for the official SwinIR+LDL files, and whatever else spandrel
     knows) come through spandrel, which keeps the original parameter names."""
     try:
@@ -142,8 +147,8 @@ def _spandrel_model(state: dict[str, torch.Tensor], name: str, source: str) -> S
         raise LdlError(f"{name}: unknown architecture; install spandrel to load it") from None
     try:
         desc = ModelLoader().load_from_state_dict(state)
-    except UnsupportedModelError:
-        raise LdlError(f"{name}: the checkpoint's keys match no known super-resolution architecture") from None
+    except (UnsupportedModelError, KeyError, ValueError, RuntimeError):
+        raise LdlError(mismatch or f"{name}: the checkpoint's keys match no known super-resolution architecture") from None
     if desc.input_channels != 3 or desc.output_channels != 3:
         raise LdlError(f"{name}: only RGB→RGB networks are supported, this one is {desc.input_channels}→{desc.output_channels}")
     return SRModel(

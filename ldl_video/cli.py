@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def list_models(out=sys.stdout) -> int:
+def list_models(out=None) -> int:
+    out = out or sys.stdout
     from .zoo import DEFAULT_MODEL, ZOO, model_dir, weights_present
 
     rows = [("name", "architecture", "scale", "weights", "from")]

@@ -30,7 +30,9 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     raise LdlError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N")
 
 
-def resolve_precision(spec: str | None, device: torch.device, supports_fp16: bool = True, supports_bf16: bool = True) -> torch.dtype:
+def resolve_precision(
+    spec: str | None, device: torch.device, supports_fp16: bool = True, supports_bf16: bool = True
+) -> torch.dtype:
     """auto: fp16 on CUDA when the network takes it (else bf16, else fp32); fp32 on the CPU."""
     text = str(spec or "auto").strip().lower()
     if text == "auto":

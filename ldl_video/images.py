@@ -45,7 +45,8 @@ def read_image(path: str | Path) -> np.ndarray:
     except LdlError:
         raise
     except Exception as exc:  # every reader has its own exception types
-        raise LdlError(f"cannot read {path} as an image ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise LdlError(f"cannot read {path} as an image ({type(exc).__name__}: {detail})") from None
     image = image[..., None] if image.ndim == 2 else image
     if image.ndim != 3 or not 1 <= image.shape[-1] <= 4 or min(image.shape[:2]) < 1:
         raise LdlError(f"{path}: unsupported image shape {image.shape}; expected a 2-D gray, RGB or RGBA image")

