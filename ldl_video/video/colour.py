@@ -1,0 +1,219 @@
+"""How a video stream describes its colour, and how to convert it to RGB and back without drift.
+
+Decoding follows the source's own matrix and range (an untagged stream gets the usual guess:
+BT.709 for HD, BT.601 for SD). Encoding converts with the same matrix and range that the
+output is tagged with, because swscale otherwise assumes BT.601 whatever the tags say.
+Primaries and transfer (including HDR's PQ and HLG) are carried over as tags; pixels are not
+converted between them.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import av
+
+# AVColorSpace values (libavutil/pixfmt.h) and their swscale coefficient sets.
+MATRIX_RGB, MATRIX_BT709, MATRIX_UNSPECIFIED, MATRIX_BT601 = 0, 1, 2, 6
+_SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
+MATRIX_NAMES = {0: "rgb", 1: "bt709", 2: "unspecified", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+                8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 14: "ictcp"}
+RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
+RANGE_NAMES = {0: "unspecified", 1: "tv", 2: "pc"}
+_RANGE_SWS = {RANGE_LIMITED: "MPEG", RANGE_FULL: "JPEG"}
+
+
+@dataclass(frozen=True)
+class PixelFamily:
+    """What a pixel format is, apart from its memory layout: nv12 and yuv420p are one family."""
+
+    kind: str  # "yuv", "gray" or "rgb"
+    chroma: str  # "420", "422", "444", "440", "411", "410" ("444" for rgb, "" for gray)
+    depth: int
+    alpha: bool
+
+    @property
+    def needs_even_width(self) -> bool:
+        return self.kind == "yuv" and self.chroma in ("420", "422", "411", "410")
+
+    @property
+    def needs_even_height(self) -> bool:
+        return self.kind == "yuv" and self.chroma in ("420", "440", "410")
+
+
+def pixel_family(pix_fmt: str) -> PixelFamily:
+    fmt = av.VideoFormat(pix_fmt)
+    depth = max((c.bits for c in fmt.components), default=8)
+    alpha = any(c.is_alpha for c in fmt.components)
+    if fmt.is_rgb or pix_fmt.startswith(("gbr", "rgb", "bgr", "argb", "abgr", "0rgb", "0bgr")):
+        return PixelFamily("rgb", "444", depth, alpha)
+    if fmt.has_palette:
+        return PixelFamily("rgb", "444", 8, alpha)
+    chroma_planes = [c for c in fmt.components if c.is_chroma]
+    if not chroma_planes:
+        return PixelFamily("gray", "", depth, alpha)
+    sub_w, sub_h = 16 // max(1, fmt.chroma_width(16)), 16 // max(1, fmt.chroma_height(16))
+    chroma = {(1, 1): "444", (2, 1): "422", (2, 2): "420", (1, 2): "440", (4, 1): "411", (4, 4): "410"}.get((sub_w, sub_h), "420")
+    return PixelFamily("yuv", chroma, depth, alpha)
+
+
+def family_format(family: PixelFamily, depth: int) -> str:
+    """The planar pixel format name of a family at a bit depth, e.g. yuv420p10le."""
+    suffix = "" if depth == 8 else f"{depth}le"
+    if family.kind == "gray":
+        return "gray" if depth == 8 else f"gray{depth}le"
+    return f"yuv{family.chroma}p{suffix}"
+
+
+def choose_pix_fmt(source: PixelFamily, supported: list[str]) -> str:
+    """The encoder format nearest the source: same chroma layout and the source's bit depth when
+    the encoder has it, else the deepest it has below (or the shallowest above), else 4:2:0."""
+    wanted = source if source.kind != "rgb" else PixelFamily("yuv", "444", source.depth, source.alpha)
+    depths = (8, 9, 10, 12, 14, 16)
+    below = [d for d in depths if d <= wanted.depth][::-1]
+    above = [d for d in depths if d > wanted.depth]
+    for family in (wanted, PixelFamily("yuv", "420", wanted.depth, False)):
+        for depth in below + above:
+            name = family_format(family, depth)
+            if name in supported:
+                return name
+    return supported[0]
+
+
+def rgb_format(depth: int) -> str:
+    """The RGB layout frames travel in between decoder, model and encoder."""
+    return "rgb24" if depth <= 8 else "rgb48le"
+
+
+@dataclass(frozen=True)
+class ColourTags:
+    """The four colour tags of a stream (AVColorSpace, AVColorRange, AVColorPrimaries,
+    AVColorTransferCharacteristic values)."""
+
+    matrix: int
+    range: int
+    primaries: int
+    transfer: int
+
+    def describe(self) -> str:
+        return f"matrix {MATRIX_NAMES.get(self.matrix, self.matrix)}, range {RANGE_NAMES.get(self.range, self.range)}"
+
+
+def guess_matrix(width: int, height: int) -> int:
+    """What players assume for an untagged stream: BT.709 from HD up, BT.601 below."""
+    return MATRIX_BT709 if width >= 1280 or height > 576 else MATRIX_BT601
+
+
+def effective_tags(tags: ColourTags, family: PixelFamily, width: int, height: int) -> ColourTags:
+    """The tags with the blanks filled the way the pixels are actually converted."""
+    if family.kind == "rgb":
+        return ColourTags(MATRIX_RGB, RANGE_FULL, tags.primaries, tags.transfer)
+    matrix = tags.matrix if tags.matrix in _SWS_MATRIX else guess_matrix(width, height)
+    range_ = tags.range if tags.range in (RANGE_LIMITED, RANGE_FULL) else RANGE_LIMITED
+    return ColourTags(matrix, range_, tags.primaries, tags.transfer)
+
+
+def output_tags(source: ColourTags, family: PixelFamily, width: int, height: int) -> ColourTags:
+    """The tags to write for an output of pixel family `family`: the source's matrix and range
+    (made explicit), BT.709 limited when the source was RGB but the output is YUV."""
+    if family.kind == "rgb":
+        return ColourTags(MATRIX_RGB, RANGE_FULL, source.primaries, source.transfer)
+    if source.matrix == MATRIX_RGB:
+        return ColourTags(MATRIX_BT709, RANGE_LIMITED, source.primaries, source.transfer)
+    return effective_tags(source, family, width, height)
+
+
+def sws_matrix(tags: ColourTags) -> str | None:
+    return _SWS_MATRIX.get(tags.matrix)
+
+
+def sws_range(tags: ColourTags) -> str | None:
+    return _RANGE_SWS.get(tags.range)
+
+
+def to_rgb(frame: av.VideoFrame, tags: ColourTags, rgb: str, size: tuple[int, int] | None = None):
+    """A decoded frame -> H×W×3 uint8/uint16 array, converted with `tags` (not swscale's guess)."""
+    width, height = size if size else (None, None)
+    kwargs = {}
+    if tags.matrix != MATRIX_RGB:
+        kwargs = {"src_colorspace": sws_matrix(tags), "src_color_range": sws_range(tags)}
+    return frame.reformat(width=width, height=height, format=rgb, **kwargs).to_ndarray()
+
+
+def from_rgb(pixels, pix_fmt: str, tags: ColourTags) -> av.VideoFrame:
+    """H×W×3 uint8/uint16 RGB -> a frame in `pix_fmt`, converted with the output's tags."""
+    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24" if pixels.dtype.itemsize == 1 else "rgb48le")
+    if tags.matrix == MATRIX_RGB:
+        return frame.reformat(format=pix_fmt)
+    out = frame.reformat(format=pix_fmt, dst_colorspace=sws_matrix(tags), dst_color_range=sws_range(tags))
+    return out
+
+
+# ---- HDR static metadata ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HdrMetadata:
+    """Mastering display colour volume and content light level, as x265 spells them."""
+
+    master_display: str | None = None  # "G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)"
+    max_cll: str | None = None  # "MaxCLL,MaxFALL"
+
+    def x265_params(self) -> list[str]:
+        params = []
+        if self.master_display:
+            params.append(f"master-display={self.master_display}")
+        if self.max_cll:
+            params.append(f"max-cll={self.max_cll}")
+        if params:
+            params.append("hdr10=1")
+        return params
+
+
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else 0.0
+
+
+def parse_mastering_display(data: bytes) -> str | None:
+    """AVMasteringDisplayMetadata (10 AVRationals, then has_primaries, has_luminance) -> x265's
+    master-display string (chromaticity in 1/50000, luminance in 1/10000 cd/m²)."""
+    if len(data) < 88:
+        return None
+    values = struct.unpack_from("<20i2i", data)
+    r = [_ratio(values[2 * i], values[2 * i + 1]) for i in range(10)]
+    has_primaries, has_luminance = values[20], values[21]
+    if not (has_primaries and has_luminance):
+        return None
+    red, green, blue, white = (r[0], r[1]), (r[2], r[3]), (r[4], r[5]), (r[6], r[7])
+
+    def xy(p: tuple[float, float]) -> str:
+        return f"({round(p[0] * 50000)},{round(p[1] * 50000)})"
+
+    return f"G{xy(green)}B{xy(blue)}R{xy(red)}WP{xy(white)}L({round(r[9] * 10000)},{round(r[8] * 10000)})"
+
+
+def parse_content_light(data: bytes) -> str | None:
+    """AVContentLightMetadata (MaxCLL, MaxFALL as unsigned ints) -> "MaxCLL,MaxFALL"."""
+    if len(data) < 8:
+        return None
+    max_cll, max_fall = struct.unpack_from("<2I", data)
+    return f"{max_cll},{max_fall}"
+
+
+def hdr_from_frame(frame: av.VideoFrame) -> HdrMetadata:
+    from av.sidedata.sidedata import Type
+
+    master = light = None
+    side = frame.side_data
+    if Type.MASTERING_DISPLAY_METADATA in side:
+        master = parse_mastering_display(bytes(side[Type.MASTERING_DISPLAY_METADATA]))
+    if Type.CONTENT_LIGHT_LEVEL in side:
+        light = parse_content_light(bytes(side[Type.CONTENT_LIGHT_LEVEL]))
+    return HdrMetadata(master, light)
+
+
+def hdr_from_stream(coded_side_data: dict) -> HdrMetadata:
+    master = coded_side_data.get("mastering_display_metadata")
+    light = coded_side_data.get("content_light_level")
+    return HdrMetadata(parse_mastering_display(master) if master else None, parse_content_light(light) if light else None)

@@ -1,0 +1,229 @@
+"""decode -> upscale -> encode as three kinds of threads joined by bounded queues.
+
+The decoder thread demuxes and decodes into batches of RGB frames; one upscaling thread per
+device takes batches as it frees up (so `--device cpu,cpu` or `cuda:0,cuda:1` split the work by
+batch); the calling thread muxes in file order: every passthrough packet and every batch in
+the order the decoder saw them, waiting for a batch's result when it is not back yet. A fixed
+number of batches may be in flight at once, so memory does not grow with the video's length,
+and no batch is lost, repeated or reordered whichever device finishes first.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import torch
+
+from ..upscaler import Upscaler
+from .reader import DecodedFrame, DecodeReport, VideoSource
+from .writer import VideoSink
+
+_POLL_S = 0.1
+
+
+@dataclass
+class Batch:
+    seq: int
+    pts: list[int]
+    pixels: np.ndarray  # N×H×W×3, uint8 or uint16
+
+
+@dataclass
+class Result:
+    seq: int
+    pts: list[int]
+    pixels: np.ndarray
+    artifact: np.ndarray | None  # N×H×W×3 uint8 display map, or None
+
+
+@dataclass
+class _Slot:
+    """A batch's place in the muxing order."""
+
+    seq: int
+
+
+@dataclass
+class _End:
+    report: DecodeReport
+
+
+def _input_tensor(upscaler: Upscaler, pixels: np.ndarray) -> torch.Tensor:
+    """N×H×W×C integers -> N×C×H×W float in [0, 1]. On a GPU the integers travel and the float
+    conversion happens there (4× less to copy); a tiled run keeps the frame in host memory."""
+    if upscaler.device.type != "cuda" or upscaler.tile:
+        return Upscaler.to_tensor(pixels)
+    scale = 255.0 if pixels.dtype == np.uint8 else 65535.0
+    host = torch.from_numpy(pixels if pixels.dtype == np.uint8 else pixels.astype(np.int32))
+    on_device = host.pin_memory().to(upscaler.device, non_blocking=True)
+    return on_device.permute(0, 3, 1, 2).float().div_(scale)
+
+
+def upscale_batch(upscaler: Upscaler, pixels: np.ndarray, with_map: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """One batch through the model (and the blind artifact map when asked)."""
+    from ..artifacts import blind_artifact_map, to_display
+
+    x = _input_tensor(upscaler, pixels)
+    out = Upscaler.from_tensor(upscaler.upscale_tensor(x), pixels.dtype)
+    artifact = None
+    if with_map:
+        weights = to_display(blind_artifact_map(upscaler, x))
+        gray = weights.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()[:, 0]
+        artifact = np.repeat(gray[..., None], 3, axis=-1)
+    return out, artifact
+
+
+class Pipeline:
+    """Run once with `run()`; returns the decoder's report (frames, damage)."""
+
+    def __init__(self, source: VideoSource, sink: VideoSink, upscalers: list[Upscaler], batch_size: int,
+                 map_sink: VideoSink | None = None, quiet: bool = False,
+                 on_batch: Callable[[int], None] | None = None) -> None:
+        self.source, self.sink, self.map_sink = source, sink, map_sink
+        self.upscalers = upscalers
+        self.batch_size = max(1, batch_size)
+        self.quiet = quiet
+        self.on_batch = on_batch
+        workers = len(upscalers)
+        self.work: queue.Queue[Batch] = queue.Queue(maxsize=2 * workers)
+        self.order: queue.Queue[av.Packet | _Slot | _End] = queue.Queue(maxsize=512)
+        self.in_flight = threading.BoundedSemaphore(3 * workers + 1)
+        self.results: dict[int, Result] = {}
+        self.results_ready = threading.Condition()
+        self.stop = threading.Event()
+        self.failure: BaseException | None = None
+        self.threads: list[threading.Thread] = []
+
+    # ---- helpers shared by the threads ------------------------------------------------------
+    def _fail(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+        self.stop.set()
+        with self.results_ready:
+            self.results_ready.notify_all()
+
+    def _put(self, q: queue.Queue, item) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _acquire_slot(self) -> bool:
+        while not self.stop.is_set():
+            if self.in_flight.acquire(timeout=_POLL_S):
+                return True
+        return False
+
+    # ---- decoder thread -----------------------------------------------------------------------
+    def _decode(self) -> None:
+        try:
+            seq = 0
+            frames: list[DecodedFrame] = []
+            for item in self.source.items():
+                if self.stop.is_set():
+                    return
+                if isinstance(item, DecodedFrame):
+                    frames.append(item)
+                    if len(frames) == self.batch_size:
+                        if not self._send_batch(seq, frames):
+                            return
+                        seq, frames = seq + 1, []
+                elif not self._put(self.order, item):
+                    return
+            if frames and not self._send_batch(seq, frames):
+                return
+            self._put(self.order, _End(self.source.report))
+        except BaseException as exc:  # handed to the writer, which raises it
+            self._fail(exc)
+
+    def _send_batch(self, seq: int, frames: list[DecodedFrame]) -> bool:
+        batch = Batch(seq, [f.pts for f in frames], np.stack([f.pixels for f in frames]))
+        return self._acquire_slot() and self._put(self.work, batch) and self._put(self.order, _Slot(seq))
+
+    # ---- upscaling threads -------------------------------------------------------------------
+    def _upscale(self, upscaler: Upscaler) -> None:
+        try:
+            with_map = self.map_sink is not None
+            while not self.stop.is_set():
+                try:
+                    batch = self.work.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                pixels, artifact = upscale_batch(upscaler, batch.pixels, with_map)
+                with self.results_ready:
+                    self.results[batch.seq] = Result(batch.seq, batch.pts, pixels, artifact)
+                    self.results_ready.notify_all()
+        except BaseException as exc:
+            self._fail(exc)
+
+    # ---- the calling thread: mux in order ------------------------------------------------------
+    def _result(self, seq: int) -> Result:
+        with self.results_ready:
+            while seq not in self.results:
+                if self.failure is not None:
+                    raise self.failure
+                self.results_ready.wait(timeout=_POLL_S)
+            return self.results.pop(seq)
+
+    def _next(self):
+        while True:
+            if self.failure is not None:
+                raise self.failure
+            try:
+                return self.order.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+
+    def _progress(self):
+        from tqdm import tqdm
+
+        return tqdm(total=self.source.frame_estimate, unit="frame", desc="upscaling", file=sys.stderr,
+                    disable=self.quiet, dynamic_ncols=True, smoothing=0.1, leave=False)
+
+    def run(self) -> DecodeReport:
+        self.threads = [threading.Thread(target=self._decode, name="ldl-decode", daemon=True)]
+        self.threads += [threading.Thread(target=self._upscale, args=(u,), name=f"ldl-upscale-{i}", daemon=True)
+                         for i, u in enumerate(self.upscalers)]
+        self.started = time.perf_counter()
+        for thread in self.threads:
+            thread.start()
+        try:
+            with self._progress() as bar:
+                while True:
+                    item = self._next()
+                    if isinstance(item, _End):
+                        return item.report
+                    if isinstance(item, _Slot):
+                        result = self._result(item.seq)
+                        self.sink.write_frames(result.pixels, result.pts)
+                        if self.map_sink is not None and result.artifact is not None:
+                            self.map_sink.write_frames(result.artifact, result.pts)
+                        self.in_flight.release()
+                        bar.update(len(result.pts))
+                        if self.on_batch:
+                            self.on_batch(len(result.pts))
+                    else:
+                        self.sink.write_packet(item)
+        finally:
+            self.shutdown()
+
+    def shutdown(self, timeout: float = 10.0) -> bool:
+        """Stop the threads and wait for them; True when all have ended (only then may the
+        input container be closed under them)."""
+        self.stop.set()
+        with self.results_ready:
+            self.results_ready.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self.threads)

@@ -1,0 +1,272 @@
+"""The input side: open a file, pick its video stream, decode frames to RGB and hand every other
+packet on untouched. Damage is counted, not fatal: what decodes is delivered, and `report`
+says afterwards how much was lost."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import LdlError
+from .colour import ColourTags, HdrMetadata, PixelFamily, effective_tags, hdr_from_frame, hdr_from_stream, pixel_family, to_rgb
+
+# A demuxer that keeps failing at the same spot is at the end of what can be read.
+MAX_CONSECUTIVE_DEMUX_ERRORS = 16
+
+
+@dataclass
+class DecodedFrame:
+    pts: int
+    pixels: np.ndarray  # H×W×3 uint8 or uint16
+
+
+@dataclass
+class DecodeReport:
+    frames: int = 0
+    decode_errors: int = 0
+    demux_errors: int = 0
+    corrupt_frames: int = 0
+    retimed: int = 0  # frames whose timestamp had to be nudged to stay increasing
+    resized: int = 0  # frames at another size than the first, scaled to it
+    expected_end: float | None = None  # seconds, from the container's own duration
+    decoded_end: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        if self.expected_end is None or self.decoded_end is None:
+            return False
+        return self.decoded_end < self.expected_end - self.tolerance
+
+    tolerance: float = 0.1
+
+    @property
+    def damaged(self) -> bool:
+        return bool(self.decode_errors or self.demux_errors or self.truncated)
+
+    def describe(self) -> str:
+        parts = []
+        if self.truncated:
+            parts.append(f"it ends at {self.decoded_end:.2f} s of {self.expected_end:.2f} s (truncated?)")
+        if self.decode_errors or self.demux_errors:
+            parts.append(f"{self.decode_errors + self.demux_errors} unreadable packet(s)")
+        return "; ".join(parts)
+
+
+def _parse_duration_tag(text: str | None) -> float | None:
+    """Matroska's per-track DURATION tag, e.g. '00:00:02.000000000'."""
+    match = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d+)?)", (text or "").strip())
+    if not match:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
+def _is_cover_art(stream: av.stream.Stream) -> bool:
+    return bool(int(stream.disposition) & int(av.stream.Disposition.attached_pic))
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path))
+    except PermissionError:
+        raise LdlError(f"cannot read {path}: permission denied") from None
+    except IsADirectoryError:
+        raise LdlError(f"{path} is a folder, not a video") from None
+    except av.error.FFmpegError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise LdlError(f"{path.name} is not a video FFmpeg can read, or it is damaged beyond use ({reason})") from None
+
+
+class VideoSource:
+    """One input file. Construction decodes up to the first frame, so size, pixel format,
+    colour tags and HDR metadata are those of real frames, not of a header's claims."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.container = open_input(path)
+        try:
+            self._setup()
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _setup(self) -> None:
+        container = self.container
+        videos = [s for s in container.streams.video if not _is_cover_art(s)]
+        if not videos:
+            kinds = sorted({s.type for s in container.streams})
+            has = ", ".join(kinds) if kinds else "no streams at all"
+            raise LdlError(f"{self.path.name} has no video stream to upscale (it has: {has})")
+        self.video = next((s for s in videos if int(s.disposition) & int(av.stream.Disposition.default)), videos[0])
+        if self.video.codec_context is None:
+            raise LdlError(f"{self.path.name}: its video codec cannot be decoded by this FFmpeg build (PyAV {av.__version__})")
+        self.video.thread_type = "AUTO"
+        self.time_base: Fraction = Fraction(self.video.time_base or Fraction(1, 1000))
+        rate = self.video.average_rate or self.video.guessed_rate or self.video.base_rate
+        self.rate: Fraction | None = Fraction(rate) if rate else None
+        self.others = [s for s in container.streams if s is not self.video and s.type in ("audio", "subtitle", "video")]
+        self.extra_videos = [s for s in self.others if s.type == "video" and not _is_cover_art(s)]
+        self.others = [s for s in self.others if s not in self.extra_videos]
+        self.report = DecodeReport()
+        self._pending: list[av.Packet | DecodedFrame] = []
+        self._last_pts: int | None = None
+        self._demux = self._packets()
+        first = self._prime()
+        self.width, self.height = first.width, first.height
+        self.family: PixelFamily = pixel_family(first.format.name)
+        self.source_tags = ColourTags(first.colorspace, first.color_range, first.color_primaries, first.color_trc)
+        self.tags = effective_tags(self.source_tags, self.family, self.width, self.height)
+        hdr = hdr_from_frame(first)
+        self.hdr: HdrMetadata = hdr if hdr.master_display or hdr.max_cll else hdr_from_stream(self._coded_side_data())
+        self.sample_aspect_ratio = self.video.sample_aspect_ratio or None
+        self.display_matrix = self._display_matrix()
+        self.rotation = first.rotation
+        self.rgb_depth = 16 if self.family.depth > 8 else 8
+        self._frame_duration = self._guess_frame_duration()
+        self.report.expected_end = self._expected_end()
+        self.report.tolerance = 2.5 * self._frame_duration * float(self.time_base) + 0.01
+        self._pending.append(self._convert(first))
+
+    # ---- what the container says ----------------------------------------------------------
+    def _coded_side_data(self) -> dict:
+        try:
+            return dict(self.video.codec_context.coded_side_data or {})
+        except (AttributeError, ValueError):
+            return {}
+
+    def _display_matrix(self) -> list[int] | None:
+        data = self._coded_side_data().get("display_matrix")
+        if not data or len(data) < 36:
+            return None
+        import struct
+
+        matrix = list(struct.unpack("<9i", bytes(data)[:36]))
+        return None if matrix == [65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30] else matrix
+
+    def _guess_frame_duration(self) -> int:
+        """One frame's duration in stream time-base units (for the last frame and for
+        streams without timestamps)."""
+        if self.rate:
+            return max(1, round(1 / (self.rate * self.time_base)))
+        return max(1, round(Fraction(1, 25) / self.time_base))
+
+    def _expected_end(self) -> float | None:
+        stream, tb = self.video, float(self.time_base)
+        if stream.duration:
+            return (stream.start_time or 0) * tb + stream.duration * tb
+        tagged = _parse_duration_tag(stream.metadata.get("DURATION"))
+        if tagged is not None:
+            return tagged
+        if not self.others and self.container.duration:
+            return ((self.container.start_time or 0) + self.container.duration) / av.time_base
+        return None
+
+    @property
+    def frame_estimate(self) -> int | None:
+        """The number of frames the container announces, or duration × rate; None if unknown."""
+        if self.video.frames:
+            return self.video.frames
+        end = self.report.expected_end
+        if end is None and self.container.duration:
+            end = self.container.duration / av.time_base
+        if end and self.rate:
+            start = float((self.video.start_time or 0) * self.time_base)
+            return max(1, round((end - start) * float(self.rate)))
+        return None
+
+    @property
+    def codec_name(self) -> str:
+        return self.video.codec_context.name
+
+    # ---- decoding ---------------------------------------------------------------------------
+    def _packets(self) -> Iterator[av.Packet]:
+        """Every packet of the streams we use, in file order; demuxing errors are counted and
+        reading resumes after them."""
+        streams = [self.video, *self.others]
+        failures = 0
+        while True:
+            try:
+                for packet in self.container.demux(streams):
+                    failures = 0
+                    yield packet
+                return
+            except av.error.EOFError:
+                return
+            except av.error.FFmpegError:
+                self.report.demux_errors += 1
+                failures += 1
+                if failures >= MAX_CONSECUTIVE_DEMUX_ERRORS:
+                    return
+
+    def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
+        """Frames out of one packet (None drains the decoder); a packet that fails is counted."""
+        try:
+            return self.video.decode(packet)
+        except av.error.EOFError:
+            return []
+        except av.error.FFmpegError:
+            self.report.decode_errors += 1
+            return []
+
+    def _prime(self) -> av.VideoFrame:
+        """Demux until the first frame decodes, keeping the other streams' packets for later."""
+        for packet in self._demux:
+            if packet.stream is not self.video:
+                if packet.dts is not None:
+                    self._pending.append(packet)
+                continue
+            frames = self._decode(packet)
+            if frames:
+                self._held_frames = frames[1:]
+                return frames[0]
+        raise LdlError(f"no frame of {self.path.name}'s video could be decoded (damaged, or its first packets are missing)")
+
+    def _next_pts(self, frame: av.VideoFrame) -> int:
+        pts = frame.pts
+        if pts is None:
+            pts = 0 if self._last_pts is None else self._last_pts + self._frame_duration
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+            self.report.retimed += 1
+        if frame.duration:
+            self._frame_duration = frame.duration
+        self._last_pts = pts
+        return pts
+
+    def _convert(self, frame: av.VideoFrame) -> DecodedFrame:
+        size = None
+        if (frame.width, frame.height) != (self.width, self.height):
+            size = (self.width, self.height)
+            self.report.resized += 1
+        if frame.is_corrupt:
+            self.report.corrupt_frames += 1
+        pts = self._next_pts(frame)
+        self.report.frames += 1
+        self.report.decoded_end = (pts + self._frame_duration) * float(self.time_base)
+        rgb = "rgb24" if self.rgb_depth == 8 else "rgb48le"
+        return DecodedFrame(pts, to_rgb(frame, self.tags, rgb, size))
+
+    def items(self) -> Iterator[av.Packet | DecodedFrame]:
+        """Decoded frames of the video stream and raw packets of the other streams, in file order."""
+        pending, self._pending = self._pending, []
+        yield from pending
+        for frame in self._held_frames:
+            yield self._convert(frame)
+        for packet in self._demux:
+            if packet.stream is self.video:
+                for frame in self._decode(packet):
+                    yield self._convert(frame)
+            elif packet.dts is not None:
+                yield packet
+        for frame in self._decode(None):  # frames still inside the decoder after a read error are good
+            yield self._convert(frame)
+
+    def close(self) -> None:
+        self.container.close()

@@ -1,0 +1,120 @@
+"""`ldl-video IN.mkv OUT.mkv`: the video front end that the command line calls."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import errno
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+from ..errors import LdlError
+from ..files import atomic_output
+from ..upscaler import Upscaler
+from .pipeline import Pipeline
+from .reader import DecodeReport, VideoSource
+from .writer import EncodeSettings, VideoSink
+
+_DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "the file grew past the size limit",
+                errno.EDQUOT: "the disk quota is exhausted"}
+
+
+def parse_devices(spec: str | None) -> list[str]:
+    """'cuda:0,cuda:1' -> ['cuda:0', 'cuda:1']; a single name stays one device."""
+    devices = [part.strip() for part in (spec or "auto").split(",") if part.strip()]
+    if not devices:
+        raise LdlError("--device needs a device name, e.g. cpu, cuda or cuda:0,cuda:1")
+    return devices
+
+
+def make_upscalers(args: argparse.Namespace, devices: list[str]) -> list[Upscaler]:
+    """One Upscaler per device, each with its own copy of the network (moving a network to a
+    device moves it in place)."""
+    from ..zoo import load_model
+
+    model = load_model(args.model, device="cpu", scale=args.scale)
+    upscalers = []
+    for index, device in enumerate(devices):
+        own = model if index == len(devices) - 1 else copy.deepcopy(model)
+        upscalers.append(Upscaler(own, scale=args.scale, device=device, precision=args.precision, tile=args.tile,
+                                  tile_overlap=args.tile_overlap, batch_size=args.batch))
+    return upscalers
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"ldl-video: {message}", file=sys.stderr)
+
+
+def _damage_message(source: Path, report: DecodeReport) -> str:
+    return f"{source.name} is damaged: {report.frames} frame(s) recovered ({report.describe()})"
+
+
+def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> str:
+    """Upscale every frame of `source_path` into `target`, carrying all other streams over.
+    Returns the output size as 'W×H'. Raises LdlError with a one-line reason."""
+    from ..images import is_image
+
+    map_path = Path(args.artifact_map) if getattr(args, "artifact_map", None) else None
+    if map_path is not None and is_image(map_path):
+        raise LdlError("for a video INPUT, --artifact-map needs a video suffix too (.mkv, .mp4, .mov, .webm)")
+    if is_image(target):
+        raise LdlError(f"INPUT is a video, so OUTPUT needs a video suffix (.mkv, .mp4, .mov, .webm), not {target.suffix!r}")
+    settings = EncodeSettings(getattr(args, "codec", None), getattr(args, "crf", None), getattr(args, "preset", None),
+                              getattr(args, "pix_fmt", None))
+    quiet = bool(getattr(args, "quiet", False))
+    devices = parse_devices(getattr(args, "device", "auto"))
+    source = VideoSource(source_path)
+    pipeline = None
+    try:
+        upscalers = make_upscalers(args, devices)
+        out_h, out_w = upscalers[0].output_size(source.height, source.width)
+        notes: list[str] = []
+        try:
+            with ExitStack() as stack:
+                sink_tmp = stack.enter_context(atomic_output(target))
+                sink = VideoSink(sink_tmp, source, (out_w, out_h), settings, notes)
+                stack.callback(sink.close)
+                map_sink = None
+                if map_path is not None:
+                    map_tmp = stack.enter_context(atomic_output(map_path))
+                    map_sink = VideoSink(map_tmp, source, (out_w, out_h), EncodeSettings(), [], carry=False, gray=True)
+                    stack.callback(map_sink.close)
+                for note in notes:
+                    _say(note, quiet)
+                pipeline = Pipeline(source, sink, upscalers, args.batch, map_sink, quiet)
+                report = pipeline.run()
+                for note in _report_notes(report):
+                    _say(note, quiet)
+                if report.damaged and not getattr(args, "keep_partial", False):
+                    raise LdlError(f"{_damage_message(source_path, report)}; nothing written "
+                                   "(--keep-partial keeps what was recovered)")
+                if report.frames == 0:
+                    raise LdlError(f"no frame of {source_path.name} could be decoded")
+                sink.finish()
+                if map_sink is not None:
+                    map_sink.finish()
+        except OSError as exc:
+            reason = _DISK_ERRORS.get(exc.errno or 0)
+            if reason:
+                raise LdlError(f"{reason} while writing {target}; free space or write elsewhere") from None
+            raise
+        if report.damaged:
+            raise LdlError(_damage_message(source_path, report) + f"; what was recovered is in {target} (--keep-partial)")
+    finally:
+        if pipeline is None or pipeline.shutdown():
+            source.close()
+    w, h = sink.size
+    return f"{w}×{h}"
+
+
+def _report_notes(report: DecodeReport) -> list[str]:
+    notes = []
+    if report.retimed:
+        notes.append(f"{report.retimed} frame(s) had repeated or missing timestamps and were nudged to keep order")
+    if report.resized:
+        notes.append(f"{report.resized} frame(s) changed size mid-stream and were scaled to the first frame's size")
+    if report.corrupt_frames:
+        notes.append(f"{report.corrupt_frames} frame(s) were decoded with concealed errors")
+    return notes

@@ -1,0 +1,203 @@
+"""The output side: one container with the upscaled video (source timestamps, pixel format
+family, colour tags, rotation, aspect) and every other stream carried over, plus chapters and
+metadata. A second, video-only sink writes the artifact-map video."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import LdlError
+from .colour import ColourTags, PixelFamily, choose_pix_fmt, from_rgb, output_tags, pixel_family
+from .reader import VideoSource
+from .streams import copy_stream_info, plan_streams
+
+DEFAULT_CRF = 18
+DEFAULT_PRESET = "medium"
+_STALE_GLOBAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """The user's --codec, --crf, --preset and --pix-fmt (None = choose from the source)."""
+
+    codec: str | None = None
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+
+
+@dataclass(frozen=True)
+class Encoder:
+    codec: str
+    pix_fmt: str
+    options: dict[str, str]
+
+
+def open_output(path: Path) -> av.container.OutputContainer:
+    try:
+        return av.open(str(path), "w")
+    except ValueError:
+        raise LdlError(f"unknown video container {path.suffix!r}; use .mkv, .mp4, .mov or .webm") from None
+    except av.error.FFmpegError as exc:
+        raise LdlError(f"cannot create {path}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _private_options(codec: str) -> set[str]:
+    return {option.name for option in av.CodecContext.create(codec, "w").supported_options.private}
+
+
+def default_codec(container: av.container.OutputContainer, depth: int) -> str:
+    """libx264 for 8-bit and libx265 above (libvpx-vp9 / SVT-AV1 in WebM), else the container's own."""
+    supported = container.supported_codecs
+    if container.format.name == "webm" or "h264" not in supported:
+        if depth > 8 and "av1" in supported and "libsvtav1" in av.codecs_available:
+            return "libsvtav1"
+        if "vp9" in supported and "libvpx-vp9" in av.codecs_available:
+            return "libvpx-vp9"
+        return container.default_video_codec
+    return "libx264" if depth <= 8 else "libx265"
+
+
+def choose_encoder(container: av.container.OutputContainer, source_family: PixelFamily, settings: EncodeSettings,
+                   hdr_params: list[str]) -> Encoder:
+    codec = settings.codec or default_codec(container, source_family.depth)
+    try:
+        described = av.Codec(codec, "w")
+    except (av.error.FFmpegError, ValueError):
+        raise LdlError(f"unknown video encoder {codec!r}; try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1") from None
+    if described.type != "video":
+        raise LdlError(f"{codec} is a {described.type} encoder; --codec takes a video encoder such as libx264")
+    if described.canonical_name not in container.supported_codecs:
+        raise LdlError(f"{container.format.name} cannot hold {codec} video; pick another --codec or another OUTPUT suffix")
+    formats = [f.name for f in described.video_formats or []]
+    if settings.pix_fmt:
+        if formats and settings.pix_fmt not in formats:
+            raise LdlError(f"{codec} cannot encode --pix-fmt {settings.pix_fmt}; it takes {', '.join(formats)}")
+        pix_fmt = settings.pix_fmt
+    else:
+        pix_fmt = choose_pix_fmt(source_family, formats) if formats else "yuv420p"
+    private = _private_options(codec)
+    options: dict[str, str] = {}
+    if "crf" in private:
+        options["crf"] = str(DEFAULT_CRF if settings.crf is None else settings.crf)
+    elif settings.crf is not None:
+        raise LdlError(f"{codec} has no CRF setting; leave out --crf")
+    if "preset" in private and codec in ("libx264", "libx265"):
+        options["preset"] = settings.preset or DEFAULT_PRESET
+    elif settings.preset is not None:
+        if "preset" not in private:
+            raise LdlError(f"{codec} has no presets; leave out --preset")
+        options["preset"] = settings.preset
+    if codec == "libvpx-vp9":
+        options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
+    if codec == "libx265":
+        options["x265-params"] = ":".join(["log-level=error", *hdr_params])
+    return Encoder(codec, pix_fmt, options)
+
+
+def even_size(width: int, height: int, family: PixelFamily) -> tuple[int, int]:
+    return (width - width % 2 if family.needs_even_width else width,
+            height - height % 2 if family.needs_even_height else height)
+
+
+class VideoSink:
+    """The output file. `carry=False` makes a video-only file (the artifact map)."""
+
+    def __init__(self, path: Path, source: VideoSource, size: tuple[int, int], settings: EncodeSettings,
+                 notes: list[str], carry: bool = True, gray: bool = False) -> None:
+        self.path = path
+        self.container = open_output(path)
+        try:
+            self._setup(source, size, settings, notes, carry, gray)
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _setup(self, source: VideoSource, size: tuple[int, int], settings: EncodeSettings, notes: list[str],
+               carry: bool, gray: bool) -> None:
+        out = self.container
+        family = PixelFamily("yuv", "420", 8, False) if gray else source.family
+        hdr = [] if gray else source.hdr.x265_params()
+        encoder = choose_encoder(out, family, settings if not gray else EncodeSettings(), hdr)
+        self.encoder = encoder
+        self.family = pixel_family(encoder.pix_fmt)
+        width, height = even_size(*size, self.family)
+        if (width, height) != size:
+            notes.append(f"{encoder.pix_fmt} needs even sizes: output cropped from {size[0]}×{size[1]} to {width}×{height}")
+        self.size = (width, height)
+        self.tags: ColourTags = output_tags(source.tags, self.family, *size)
+        if hdr and encoder.codec != "libx265":
+            notes.append(f"HDR mastering metadata is written only by libx265; {encoder.codec} keeps the colour tags alone")
+        rate = source.rate or 25
+        stream = out.add_stream(encoder.codec, rate=rate, options=encoder.options)
+        stream.width, stream.height, stream.pix_fmt = width, height, encoder.pix_fmt
+        context = stream.codec_context
+        context.time_base = source.time_base
+        stream.time_base = source.time_base
+        context.colorspace, context.color_range = self.tags.matrix, self.tags.range
+        context.color_primaries, context.color_trc = self.tags.primaries, self.tags.transfer
+        if source.sample_aspect_ratio:
+            context.sample_aspect_ratio = source.sample_aspect_ratio
+        if source.display_matrix:
+            stream.set_display_matrix(source.display_matrix)
+        copy_stream_info(source.video, stream)
+        self.video = stream
+        self.handlers = {}
+        if carry:
+            self.handlers = plan_streams(out, source.others, notes)
+            for extra in source.extra_videos:
+                notes.append(f"video #{extra.index} dropped: only the main video stream (#{source.video.index}) is upscaled")
+            self._carry_container_info(source, notes)
+        try:
+            out.start_encoding()
+        except av.error.FFmpegError as exc:
+            raise LdlError(f"cannot start {encoder.codec} ({encoder.pix_fmt}, {width}×{height}) in {out.format.name}: "
+                           f"{getattr(exc, 'strerror', None) or exc}") from None
+
+    def _carry_container_info(self, source: VideoSource, notes: list[str]) -> None:
+        out, inp = self.container, source.container
+        for key, value in inp.metadata.items():
+            if key.lower() not in _STALE_GLOBAL_TAGS:
+                out.metadata[key] = value
+        chapters = inp.chapters()
+        if chapters:
+            out.set_chapters(chapters)
+        attachments = [s for s in inp.streams if s.type == "attachment"]
+        for attachment in attachments:
+            name = attachment.metadata.get("filename") or f"attachment{attachment.index}"
+            if out.format.name == "matroska":
+                out.add_attachment(name, attachment.mimetype or "application/octet-stream", attachment.data)
+            else:
+                notes.append(f"attachment {name} dropped: only Matroska holds attachments")
+        data = [s for s in inp.streams if s.type == "data"]
+        if data:
+            notes.append(f"{len(data)} data stream(s) dropped (timecode or other non-media tracks)")
+
+    def write_frames(self, pixels: np.ndarray, pts: list[int]) -> None:
+        width, height = self.size
+        if pixels.shape[2] != width or pixels.shape[1] != height:
+            pixels = pixels[:, :height, :width]
+        for image, stamp in zip(pixels, pts, strict=True):
+            frame = from_rgb(np.ascontiguousarray(image), self.encoder.pix_fmt, self.tags)
+            frame.pts = stamp
+            frame.time_base = self.video.codec_context.time_base
+            self.container.mux(self.video.encode(frame))
+
+    def write_packet(self, packet: av.Packet) -> None:
+        handler = self.handlers.get(packet.stream.index)
+        if handler is not None:
+            self.container.mux(handler.packets(packet))
+
+    def finish(self) -> None:
+        """Drain the encoders and write the trailer (the file is complete after this)."""
+        self.container.mux(self.video.encode(None))
+        for handler in self.handlers.values():
+            self.container.mux(handler.flush())
+        self.container.close()
+
+    def close(self) -> None:
+        self.container.close()
