@@ -1,0 +1,102 @@
+"""ldl-train RECIPE.yaml [--set key=value ...] [--resume]; under torchrun the same, data-parallel.
+Errors are one line on stderr with a non-zero exit (LDL_DEBUG=1 shows tracebacks)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import LdlError
+
+PROG = "ldl-train"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Train or fine-tune a super-resolution generator with LDL. "
+                "Recipes are in training/ (see training/README.md). Data-parallel: "
+                "torchrun --nproc-per-node=N -m ldl_video.train RECIPE.yaml")
+    p.add_argument("recipe", metavar="RECIPE.yaml", help="the recipe (training/smoke.yaml, finetune.yaml, ...)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set data.hr=/my/frames --set train.iterations=1000 (repeatable)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue runs/<name> from its latest training state (starts anew when there is none)")
+    return p
+
+
+def _say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def train(recipe: str | None, overrides: list[str], resume: bool = False):
+    """Load the recipe, join the process group (under torchrun), train; returns the path of
+    net_g_latest.pth."""
+    import yaml
+
+    from . import state as run_files
+    from .config import load_config
+    from .distributed import barrier, cleanup, setup
+    from .loop import Trainer
+
+    config = load_config(recipe, overrides)
+    world = setup(config.device)
+    try:
+        run_dir = config.run_dir
+        has_state = run_files.latest_state(run_dir) is not None
+        if resume and not has_state and world.main:
+            _say(f"--resume: nothing to resume in {run_dir}; starting a new run")
+        if not (resume and has_state) and world.main:
+            archived = run_files.archive_run(run_dir)
+            if archived:
+                _say(f"{run_dir} was used before; moved it to {archived} (use --resume to continue a run)")
+        barrier(world)
+        if world.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "recipe.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+        trainer = Trainer(config, world, resume=resume and has_state, say=_say)
+        try:
+            return trainer.fit()
+        finally:
+            if trainer.log is not None:
+                trainer.log.close()
+    finally:
+        cleanup(world)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc)
+    # an LdlError raised in a DataLoader worker comes back wrapped with the worker's traceback
+    marker = "LdlError: "
+    if marker in text:
+        return text.rsplit(marker, 1)[1].strip().splitlines()[0]
+    return text.splitlines()[0] if text else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        train(args.recipe, args.overrides, args.resume)
+        return 0
+    except LdlError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; continue from the last saved state with --resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("LDL_DEBUG") == "1":
+            raise
+        if "LdlError: " in str(exc):
+            print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        else:
+            print(f"{PROG}: error: {type(exc).__name__}: {_one_line(exc)} (LDL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
