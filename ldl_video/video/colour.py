@@ -1,10 +1,10 @@
-"""How a video stream describes its colour, and how to convert it to RGB and back without drift.
+"""How a video stream describes its pixels and colour: pixel format family, the four colour
+tags, HDR static metadata; and which of them an output gets.
 
 Decoding follows the source's own matrix and range (an untagged stream gets the usual guess:
-BT.709 for HD, BT.601 for SD). Encoding converts with the same matrix and range that the
-output is tagged with, because swscale otherwise assumes BT.601 whatever the tags say.
-Primaries and transfer (including HDR's PQ and HLG) are carried over as tags; pixels are not
-converted between them.
+BT.709 from HD up, BT.601 below), and the output is converted with, and tagged with, the same
+matrix and range. Primaries and transfer (including HDR's PQ and HLG) are carried over as
+tags; pixels are not converted between them.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from dataclasses import dataclass
 
 import av
 
-# AVColorSpace values (libavutil/pixfmt.h) and their swscale coefficient sets.
+# AVColorSpace values (libavutil/pixfmt.h), and (Kr, Kb) of those that are a plain
+# luma/colour-difference matrix (BT.2020 constant-luminance is read as its non-constant twin).
 MATRIX_RGB, MATRIX_BT709, MATRIX_UNSPECIFIED, MATRIX_BT601 = 0, 1, 2, 6
-_SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
+LUMA_WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 0.087),
+                9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
 MATRIX_NAMES = {0: "rgb", 1: "bt709", 2: "unspecified", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
                 8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 14: "ictcp"}
 RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
 RANGE_NAMES = {0: "unspecified", 1: "tv", 2: "pc"}
-_RANGE_SWS = {RANGE_LIMITED: "MPEG", RANGE_FULL: "JPEG"}
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,7 @@ def pixel_family(pix_fmt: str) -> PixelFamily:
         return PixelFamily("rgb", "444", depth, alpha)
     if fmt.has_palette:
         return PixelFamily("rgb", "444", 8, alpha)
-    chroma_planes = [c for c in fmt.components if c.is_chroma]
-    if not chroma_planes:
+    if len([c for c in fmt.components if not c.is_alpha]) < 3:
         return PixelFamily("gray", "", depth, alpha)
     sub_w, sub_h = 16 // max(1, fmt.chroma_width(16)), 16 // max(1, fmt.chroma_height(16))
     chroma = {(1, 1): "444", (2, 1): "422", (2, 2): "420", (1, 2): "440", (4, 1): "411", (4, 4): "410"}.get((sub_w, sub_h), "420")
@@ -81,11 +81,6 @@ def choose_pix_fmt(source: PixelFamily, supported: list[str]) -> str:
     return supported[0]
 
 
-def rgb_format(depth: int) -> str:
-    """The RGB layout frames travel in between decoder, model and encoder."""
-    return "rgb24" if depth <= 8 else "rgb48le"
-
-
 @dataclass(frozen=True)
 class ColourTags:
     """The four colour tags of a stream (AVColorSpace, AVColorRange, AVColorPrimaries,
@@ -109,7 +104,7 @@ def effective_tags(tags: ColourTags, family: PixelFamily, width: int, height: in
     """The tags with the blanks filled the way the pixels are actually converted."""
     if family.kind == "rgb":
         return ColourTags(MATRIX_RGB, RANGE_FULL, tags.primaries, tags.transfer)
-    matrix = tags.matrix if tags.matrix in _SWS_MATRIX else guess_matrix(width, height)
+    matrix = tags.matrix if tags.matrix in LUMA_WEIGHTS else guess_matrix(width, height)
     range_ = tags.range if tags.range in (RANGE_LIMITED, RANGE_FULL) else RANGE_LIMITED
     return ColourTags(matrix, range_, tags.primaries, tags.transfer)
 
@@ -122,32 +117,6 @@ def output_tags(source: ColourTags, family: PixelFamily, width: int, height: int
     if source.matrix == MATRIX_RGB:
         return ColourTags(MATRIX_BT709, RANGE_LIMITED, source.primaries, source.transfer)
     return effective_tags(source, family, width, height)
-
-
-def sws_matrix(tags: ColourTags) -> str | None:
-    return _SWS_MATRIX.get(tags.matrix)
-
-
-def sws_range(tags: ColourTags) -> str | None:
-    return _RANGE_SWS.get(tags.range)
-
-
-def to_rgb(frame: av.VideoFrame, tags: ColourTags, rgb: str, size: tuple[int, int] | None = None):
-    """A decoded frame -> H×W×3 uint8/uint16 array, converted with `tags` (not swscale's guess)."""
-    width, height = size if size else (None, None)
-    kwargs = {}
-    if tags.matrix != MATRIX_RGB:
-        kwargs = {"src_colorspace": sws_matrix(tags), "src_color_range": sws_range(tags)}
-    return frame.reformat(width=width, height=height, format=rgb, **kwargs).to_ndarray()
-
-
-def from_rgb(pixels, pix_fmt: str, tags: ColourTags) -> av.VideoFrame:
-    """H×W×3 uint8/uint16 RGB -> a frame in `pix_fmt`, converted with the output's tags."""
-    frame = av.VideoFrame.from_ndarray(pixels, format="rgb24" if pixels.dtype.itemsize == 1 else "rgb48le")
-    if tags.matrix == MATRIX_RGB:
-        return frame.reformat(format=pix_fmt)
-    out = frame.reformat(format=pix_fmt, dst_colorspace=sws_matrix(tags), dst_color_range=sws_range(tags))
-    return out
 
 
 # ---- HDR static metadata ------------------------------------------------------------------

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..upscaler import Upscaler
+from .convert import PlaneFormat, planes_to_rgb, rgb_to_planes, stack_planes
 from .reader import DecodedFrame, DecodeReport, VideoSource
 from .writer import VideoSink
 
@@ -32,15 +33,15 @@ _POLL_S = 0.1
 class Batch:
     seq: int
     pts: list[int]
-    pixels: np.ndarray  # N×H×W×3, uint8 or uint16
+    planes: list[np.ndarray]  # one N×h×w array per plane, in the source's PlaneFormat
 
 
 @dataclass
 class Result:
     seq: int
     pts: list[int]
-    pixels: np.ndarray
-    artifact: np.ndarray | None  # N×H×W×3 uint8 display map, or None
+    planes: list[np.ndarray]  # in the output's PlaneFormat
+    artifact: list[np.ndarray] | None  # in the artifact sink's PlaneFormat
 
 
 @dataclass
@@ -55,29 +56,30 @@ class _End:
     report: DecodeReport
 
 
-def _input_tensor(upscaler: Upscaler, pixels: np.ndarray) -> torch.Tensor:
-    """N×H×W×C integers -> N×C×H×W float in [0, 1]. On a GPU the integers travel and the float
-    conversion happens there (4× less to copy); a tiled run keeps the frame in host memory."""
-    if upscaler.device.type != "cuda" or upscaler.tile:
-        return Upscaler.to_tensor(pixels)
-    scale = 255.0 if pixels.dtype == np.uint8 else 65535.0
-    host = torch.from_numpy(pixels if pixels.dtype == np.uint8 else pixels.astype(np.int32))
-    on_device = host.pin_memory().to(upscaler.device, non_blocking=True)
-    return on_device.permute(0, 3, 1, 2).float().div_(scale)
+@dataclass(frozen=True)
+class Conversion:
+    """What a batch goes through besides the model: source planes -> RGB -> output planes."""
+
+    source: PlaneFormat
+    output: PlaneFormat
+    size: tuple[int, int]  # output (width, height); the model's result is cropped to it
+    artifact: PlaneFormat | None = None
 
 
-def upscale_batch(upscaler: Upscaler, pixels: np.ndarray, with_map: bool) -> tuple[np.ndarray, np.ndarray | None]:
-    """One batch through the model (and the blind artifact map when asked)."""
+def upscale_batch(upscaler: Upscaler, planes: list[np.ndarray], conversion: Conversion):
+    """One batch through colour conversion and the model (and the blind artifact map when asked).
+    A tiled run converts in host memory so that only tiles travel to the device."""
     from ..artifacts import blind_artifact_map, to_display
 
-    x = _input_tensor(upscaler, pixels)
-    out = Upscaler.from_tensor(upscaler.upscale_tensor(x), pixels.dtype)
+    device = torch.device("cpu") if upscaler.tile else upscaler.device
+    rgb = planes_to_rgb(planes, conversion.source, device)
+    width, height = conversion.size
+    out = upscaler.upscale_tensor(rgb)[..., :height, :width]
     artifact = None
-    if with_map:
-        weights = to_display(blind_artifact_map(upscaler, x))
-        gray = weights.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()[:, 0]
-        artifact = np.repeat(gray[..., None], 3, axis=-1)
-    return out, artifact
+    if conversion.artifact is not None:
+        weights = to_display(blind_artifact_map(upscaler, rgb))[..., :height, :width]
+        artifact = rgb_to_planes(weights.expand(-1, 3, -1, -1), conversion.artifact)
+    return rgb_to_planes(out, conversion.output), artifact
 
 
 class Pipeline:
@@ -87,6 +89,8 @@ class Pipeline:
                  map_sink: VideoSink | None = None, quiet: bool = False,
                  on_batch: Callable[[int], None] | None = None) -> None:
         self.source, self.sink, self.map_sink = source, sink, map_sink
+        self.conversion = Conversion(source.plane_format, sink.plane_format, sink.size,
+                                     map_sink.plane_format if map_sink is not None else None)
         self.upscalers = upscalers
         self.batch_size = max(1, batch_size)
         self.quiet = quiet
@@ -147,21 +151,20 @@ class Pipeline:
             self._fail(exc)
 
     def _send_batch(self, seq: int, frames: list[DecodedFrame]) -> bool:
-        batch = Batch(seq, [f.pts for f in frames], np.stack([f.pixels for f in frames]))
+        batch = Batch(seq, [f.pts for f in frames], stack_planes([f.planes for f in frames]))
         return self._acquire_slot() and self._put(self.work, batch) and self._put(self.order, _Slot(seq))
 
     # ---- upscaling threads -------------------------------------------------------------------
     def _upscale(self, upscaler: Upscaler) -> None:
         try:
-            with_map = self.map_sink is not None
             while not self.stop.is_set():
                 try:
                     batch = self.work.get(timeout=_POLL_S)
                 except queue.Empty:
                     continue
-                pixels, artifact = upscale_batch(upscaler, batch.pixels, with_map)
+                planes, artifact = upscale_batch(upscaler, batch.planes, self.conversion)
                 with self.results_ready:
-                    self.results[batch.seq] = Result(batch.seq, batch.pts, pixels, artifact)
+                    self.results[batch.seq] = Result(batch.seq, batch.pts, planes, artifact)
                     self.results_ready.notify_all()
         except BaseException as exc:
             self._fail(exc)
@@ -205,7 +208,7 @@ class Pipeline:
                         return item.report
                     if isinstance(item, _Slot):
                         result = self._result(item.seq)
-                        self.sink.write_frames(result.pixels, result.pts)
+                        self.sink.write_frames(result.planes, result.pts)
                         if self.map_sink is not None and result.artifact is not None:
                             self.map_sink.write_frames(result.artifact, result.pts)
                         self.in_flight.release()

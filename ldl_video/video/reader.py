@@ -1,5 +1,5 @@
-"""The input side: open a file, pick its video stream, decode frames to RGB and hand every other
-packet on untouched. Damage is counted, not fatal: what decodes is delivered, and `report`
+"""The input side: open a file, pick its video stream, decode frames to planar arrays and hand
+every other packet on untouched. Damage is counted, not fatal: what decodes is delivered, and `report`
 says afterwards how much was lost."""
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ import av
 import numpy as np
 
 from ..errors import LdlError
-from .colour import ColourTags, HdrMetadata, PixelFamily, effective_tags, hdr_from_frame, hdr_from_stream, pixel_family, to_rgb
+from .colour import ColourTags, HdrMetadata, PixelFamily, effective_tags, hdr_from_frame, hdr_from_stream, pixel_family
+from .convert import PlaneFormat, read_planes
 
 # A demuxer that keeps failing at the same spot is at the end of what can be read.
 MAX_CONSECUTIVE_DEMUX_ERRORS = 16
@@ -23,7 +24,7 @@ MAX_CONSECUTIVE_DEMUX_ERRORS = 16
 @dataclass
 class DecodedFrame:
     pts: int
-    pixels: np.ndarray  # H×W×3 uint8 or uint16
+    planes: list[np.ndarray]  # in the source's PlaneFormat
 
 
 @dataclass
@@ -128,7 +129,7 @@ class VideoSource:
         self.sample_aspect_ratio = self.video.sample_aspect_ratio or None
         self.display_matrix = self._display_matrix()
         self.rotation = first.rotation
-        self.rgb_depth = 16 if self.family.depth > 8 else 8
+        self.plane_format = PlaneFormat(self.family, self.tags)
         self._frame_duration = self._guess_frame_duration()
         self.report.expected_end = self._expected_end()
         self.report.tolerance = 2.5 * self._frame_duration * float(self.time_base) + 0.01
@@ -241,17 +242,14 @@ class VideoSource:
         return pts
 
     def _convert(self, frame: av.VideoFrame) -> DecodedFrame:
-        size = None
         if (frame.width, frame.height) != (self.width, self.height):
-            size = (self.width, self.height)
             self.report.resized += 1
         if frame.is_corrupt:
             self.report.corrupt_frames += 1
         pts = self._next_pts(frame)
         self.report.frames += 1
         self.report.decoded_end = (pts + self._frame_duration) * float(self.time_base)
-        rgb = "rgb24" if self.rgb_depth == 8 else "rgb48le"
-        return DecodedFrame(pts, to_rgb(frame, self.tags, rgb, size))
+        return DecodedFrame(pts, read_planes(frame, self.plane_format, (self.width, self.height)))
 
     def items(self) -> Iterator[av.Packet | DecodedFrame]:
         """Decoded frames of the video stream and raw packets of the other streams, in file order."""

@@ -11,7 +11,8 @@ import av
 import numpy as np
 
 from ..errors import LdlError
-from .colour import ColourTags, PixelFamily, choose_pix_fmt, from_rgb, output_tags, pixel_family
+from .colour import ColourTags, PixelFamily, choose_pix_fmt, output_tags, pixel_family
+from .convert import PlaneFormat, write_frame
 from .reader import VideoSource
 from .streams import copy_stream_info, plan_streams
 
@@ -130,6 +131,7 @@ class VideoSink:
             notes.append(f"{encoder.pix_fmt} needs even sizes: output cropped from {size[0]}×{size[1]} to {width}×{height}")
         self.size = (width, height)
         self.tags: ColourTags = output_tags(source.tags, self.family, *size)
+        self.plane_format = PlaneFormat(self.family, self.tags)
         if hdr and encoder.codec != "libx265":
             notes.append(f"HDR mastering metadata is written only by libx265; {encoder.codec} keeps the colour tags alone")
         rate = source.rate or 25
@@ -177,12 +179,10 @@ class VideoSink:
         if data:
             notes.append(f"{len(data)} data stream(s) dropped (timecode or other non-media tracks)")
 
-    def write_frames(self, pixels: np.ndarray, pts: list[int]) -> None:
-        width, height = self.size
-        if pixels.shape[2] != width or pixels.shape[1] != height:
-            pixels = pixels[:, :height, :width]
-        for image, stamp in zip(pixels, pts, strict=True):
-            frame = from_rgb(np.ascontiguousarray(image), self.encoder.pix_fmt, self.tags)
+    def write_frames(self, planes: list[np.ndarray], pts: list[int]) -> None:
+        """One batch: N×h×w arrays per plane of `plane_format`, at `size`."""
+        for index, stamp in enumerate(pts):
+            frame = write_frame([plane[index] for plane in planes], self.plane_format, self.encoder.pix_fmt)
             frame.pts = stamp
             frame.time_base = self.video.codec_context.time_base
             self.container.mux(self.video.encode(frame))

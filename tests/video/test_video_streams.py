@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import av
 import pytest
-from conftest import assert_same_packets, decoded_pts, packet_digests, subtitle_texts
+from video_media import assert_same_packets, decoded_pts, packet_digests, subtitle_texts
 
 from ldl_video.cli import main
 

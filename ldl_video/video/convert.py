@@ -1,0 +1,199 @@
+"""Frames <-> planes <-> RGB tensors, with the matrix and range written out.
+
+Frames travel between the threads as planar arrays in the source's own pixel family (4:2:0
+stays 4:2:0, 10-bit stays 10-bit: half the bytes of RGB, no rounding). The YUV <-> RGB step
+runs in torch on the upscaling device, in float, with the stream's matrix (BT.601/709/2020,
+FCC, SMPTE 240M) and range (limited or full) at any bit depth, so the model's input is never
+rounded to 8 bits and nothing depends on swscale's guesses about colour. Chroma is resampled
+bilinearly with centred siting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .colour import LUMA_WEIGHTS, RANGE_FULL, ColourTags, PixelFamily
+
+_SUBSAMPLING = {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1), "410": (4, 4), "": (1, 1)}
+
+
+def planar_name(family: PixelFamily) -> str:
+    """The planar pixel format frames of this family travel in (alpha dropped)."""
+    suffix = "" if family.depth == 8 else f"{family.depth}le"
+    if family.kind == "gray":
+        return f"gray{suffix}"
+    if family.kind == "rgb":
+        return f"gbrp{suffix}"
+    return f"yuv{family.chroma}p{suffix}"
+
+
+@dataclass(frozen=True)
+class PlaneFormat:
+    """Planar frames of one family, and the matrix and range their values mean."""
+
+    family: PixelFamily
+    tags: ColourTags
+
+    @property
+    def name(self) -> str:
+        return planar_name(self.family)
+
+    @property
+    def subsampling(self) -> tuple[int, int]:
+        return _SUBSAMPLING[self.family.chroma] if self.family.kind == "yuv" else (1, 1)
+
+    @property
+    def dtype(self) -> type:
+        return np.uint8 if self.family.depth <= 8 else np.uint16
+
+    @property
+    def planes(self) -> int:
+        return 1 if self.family.kind == "gray" else 3
+
+    @property
+    def full_range(self) -> bool:
+        return self.family.kind == "rgb" or self.tags.range == RANGE_FULL
+
+    def plane_size(self, index: int, width: int, height: int) -> tuple[int, int]:
+        """(height, width) of plane `index`."""
+        if index == 0 or self.family.kind != "yuv":
+            return height, width
+        sx, sy = self.subsampling
+        return -(-height // sy), -(-width // sx)
+
+
+def _same_layout(source: str, target: str) -> bool:
+    """Whether the first planes of `source` are `target`'s planes (yuvj420p and yuva420p are
+    yuv420p plus a range flag or an alpha plane; gbrap is gbrp plus alpha)."""
+    if source == target:
+        return True
+    base = source.replace("yuvj", "yuv").replace("yuva", "yuv").replace("gbrap", "gbrp")
+    return base == target
+
+
+def read_planes(frame: av.VideoFrame, fmt: PlaneFormat, size: tuple[int, int]) -> list[np.ndarray]:
+    """A decoded frame -> its planes as arrays (copies, so the frame can go), at `size` (w, h).
+    Other layouts (nv12, p010, packed RGB) are rearranged by swscale, which is exact for that."""
+    width, height = size
+    if not (_same_layout(frame.format.name, fmt.name) and (frame.width, frame.height) == (width, height)):
+        frame = frame.reformat(width=width, height=height, format=fmt.name)
+    planes = []
+    for index in range(fmt.planes):
+        plane = frame.planes[index]
+        h, w = fmt.plane_size(index, width, height)
+        itemsize = np.dtype(fmt.dtype).itemsize
+        rows = np.frombuffer(plane, fmt.dtype).reshape(plane.height, plane.line_size // itemsize)
+        planes.append(rows[:h, :w].copy())
+    return planes
+
+
+def write_frame(planes: list[np.ndarray], fmt: PlaneFormat, pix_fmt: str) -> av.VideoFrame:
+    """Planes -> a frame in the encoder's pixel format (a layout change through swscale when
+    it is not planar)."""
+    height, width = planes[0].shape
+    frame = av.VideoFrame(width, height, fmt.name)
+    for index, data in enumerate(planes):
+        plane = frame.planes[index]
+        itemsize = np.dtype(fmt.dtype).itemsize
+        rows = np.frombuffer(plane, fmt.dtype).reshape(plane.height, plane.line_size // itemsize)
+        rows[: data.shape[0], : data.shape[1]] = data
+    if pix_fmt != fmt.name:
+        frame = frame.reformat(format=pix_fmt)
+    return frame
+
+
+# ---- planes <-> RGB in torch -----------------------------------------------------------------
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    tensor = torch.from_numpy(array)
+    if device.type == "cuda":
+        tensor = tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.float()
+
+
+def _levels(fmt: PlaneFormat) -> tuple[float, float, float, float]:
+    """(luma offset, luma span, chroma centre, chroma span) in code values."""
+    depth = fmt.family.depth
+    top = float(2**depth - 1)
+    if fmt.full_range:
+        return 0.0, top, float(2 ** (depth - 1)), top
+    unit = float(2 ** (depth - 8))
+    return 16.0 * unit, 219.0 * unit, 128.0 * unit, 224.0 * unit
+
+
+def _upsample(chroma: torch.Tensor, height: int, width: int, sx: int, sy: int) -> torch.Tensor:
+    if (sx, sy) == (1, 1):
+        return chroma
+    h, w = chroma.shape[-2:]
+    up = F.interpolate(chroma[:, None], size=(h * sy, w * sx), mode="bilinear", align_corners=False)[:, 0]
+    return up[:, :height, :width]
+
+
+def _downsample(full: torch.Tensor, sx: int, sy: int) -> torch.Tensor:
+    if (sx, sy) == (1, 1):
+        return full
+    h, w = full.shape[-2:]
+    padded = F.pad(full[:, None], (0, (-w) % sx, 0, (-h) % sy), mode="replicate")
+    return F.avg_pool2d(padded, kernel_size=(sy, sx))[:, 0]
+
+
+def planes_to_rgb(planes: list[np.ndarray], fmt: PlaneFormat, device: torch.device) -> torch.Tensor:
+    """N stacked planes (each N×h×w) -> N×3×H×W float RGB in [0, 1] on `device`."""
+    tensors = [_to_device(p, device) for p in planes]
+    height, width = tensors[0].shape[-2:]
+    if fmt.family.kind == "rgb":
+        top = float(2**fmt.family.depth - 1)
+        g, b, r = tensors
+        return torch.stack([r, g, b], dim=1).div_(top).clamp_(0, 1)
+    y_offset, y_span, c_centre, c_span = _levels(fmt)
+    y = (tensors[0] - y_offset) / y_span
+    if fmt.family.kind == "gray":
+        return y.clamp_(0, 1)[:, None].expand(-1, 3, -1, -1).contiguous()
+    sx, sy = fmt.subsampling
+    cb = _upsample((tensors[1] - c_centre) / c_span, height, width, sx, sy)
+    cr = _upsample((tensors[2] - c_centre) / c_span, height, width, sx, sy)
+    kr, kb = LUMA_WEIGHTS.get(fmt.tags.matrix, LUMA_WEIGHTS[1])
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    return torch.stack([r, g, b], dim=1).clamp_(0, 1)
+
+
+def _quantise(values: torch.Tensor, fmt: PlaneFormat) -> np.ndarray:
+    top = 2**fmt.family.depth - 1
+    q = values.round_().clamp_(0, top)
+    if fmt.dtype == np.uint8:
+        return q.to(torch.uint8).cpu().numpy()
+    return q.to(torch.int32).cpu().numpy().astype(np.uint16)
+
+
+def rgb_to_planes(rgb: torch.Tensor, fmt: PlaneFormat) -> list[np.ndarray]:
+    """N×3×H×W float RGB in [0, 1] -> N stacked planes of `fmt` (host arrays)."""
+    rgb = rgb.float().clamp(0, 1)
+    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    if fmt.family.kind == "rgb":
+        top = float(2**fmt.family.depth - 1)
+        return [_quantise(c * top, fmt) for c in (g, b, r)]
+    kr, kb = LUMA_WEIGHTS.get(fmt.tags.matrix, LUMA_WEIGHTS[1])
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    y_offset, y_span, c_centre, c_span = _levels(fmt)
+    planes = [_quantise(y * y_span + y_offset, fmt)]
+    if fmt.family.kind == "gray":
+        return planes
+    sx, sy = fmt.subsampling
+    cb = _downsample((b - y) / (2 * (1 - kb)), sx, sy)
+    cr = _downsample((r - y) / (2 * (1 - kr)), sx, sy)
+    planes += [_quantise(c * c_span + c_centre, fmt) for c in (cb, cr)]
+    return planes
+
+
+def stack_planes(frames: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Per-frame plane lists -> one N×h×w array per plane."""
+    return [np.stack([frame[i] for frame in frames]) for i in range(len(frames[0]))]
+

@@ -1,0 +1,253 @@
+"""Builders and readers for the video tests' media, made with PyAV: tiny clips with real audio,
+subtitle and chapter streams, variable frame rates, 10-bit HDR tags."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.subtitles.subtitle import SubtitleSet
+
+from ldl_video.video.streams import DEFAULT_ASS_HEADER as ASS_HEADER
+
+BT709 = (1, 1, 1, 1)  # primaries, transfer, matrix, range (limited)
+PATCH_RGB = (200, 39, 28)
+
+
+# An HDR10 grade: BT.2020 primaries, PQ transfer, BT.2020 matrix, limited range.
+HDR10 = (9, 16, 9, 1)
+MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+MAX_CLL = "1000,400"
+VFR_PTS = [0, 40, 80, 200, 240, 250, 260, 400, 433, 467, 500, 700]  # milliseconds
+
+
+@dataclass
+class Clip:
+    """How to make a clip; `frame(i)` gives frame i's RGB pixels."""
+
+    width: int = 64
+    height: int = 48
+    frames: int = 10
+    rate: int = 25
+    pts: list[int] | None = None  # in 1/1000 s; None = constant rate
+    codec: str = "libx264"
+    pix_fmt: str = "yuv420p"
+    tags: tuple[int, int, int, int] | None = BT709
+    depth: int = 8
+    audio: list[tuple[str, int, str]] = field(default_factory=list)  # (encoder, channels, language)
+    subtitles: list[tuple[int, int, str]] = field(default_factory=list)  # (start ms, end ms, text)
+    chapters: list[tuple[int, int, str]] = field(default_factory=list)
+    title: str | None = None
+    rotation: int | None = None
+    gop: int | None = None
+    options: dict[str, str] = field(default_factory=dict)
+    container_options: dict[str, str] = field(default_factory=dict)
+    colour: tuple[int, int, int] | None = None  # a flat frame instead of the moving pattern
+
+    def frame(self, i: int) -> np.ndarray:
+        top = 255 if self.depth == 8 else 65535
+        if self.colour is not None:
+            value = np.array(self.colour, np.float64) / 255 * top
+            return np.broadcast_to(value.round().astype(self.dtype), (self.height, self.width, 3)).copy()
+        y, x = np.mgrid[0 : self.height, 0 : self.width]
+        # A gradient whose brightness marks the frame index, so order can be checked after upscaling.
+        base = (40 + (i * 16) % 180) / 255
+        img = np.stack([base + 0.2 * x / self.width, base + 0.1 * y / self.height, np.full_like(x, base, dtype=float)], -1)
+        return (np.clip(img, 0, 1) * top).round().astype(self.dtype)
+
+    @property
+    def dtype(self):
+        return np.uint8 if self.depth == 8 else np.uint16
+
+
+def frame_brightness(index: int) -> float:
+    """The blue channel level of frame `index` of a moving-pattern clip (0-255 scale)."""
+    return 40 + (index * 16) % 180
+
+
+def write_clip(path: Path, clip: Clip) -> Path:
+    out = av.open(str(path), "w", options=clip.container_options)
+    if clip.title:
+        out.metadata["title"] = clip.title
+    video = out.add_stream(clip.codec, rate=clip.rate, options=dict(clip.options))
+    video.width, video.height, video.pix_fmt = clip.width, clip.height, clip.pix_fmt
+    context = video.codec_context
+    context.time_base = Fraction(1, 1000) if clip.pts else Fraction(1, clip.rate)
+    if clip.gop:
+        context.gop_size = clip.gop
+    if clip.tags:
+        context.color_primaries, context.color_trc, context.colorspace, context.color_range = clip.tags
+    if clip.rotation is not None:
+        video.set_display_rotation(clip.rotation)
+    audio_streams = []
+    for encoder, channels, language in clip.audio:
+        stream = out.add_stream(encoder, rate=48000)
+        stream.layout = "stereo" if channels == 2 else "mono"
+        stream.metadata["language"] = language
+        audio_streams.append((stream, channels))
+    subtitle_stream = None
+    if clip.subtitles:
+        subtitle_codec = "mov_text" if path.suffix in (".mp4", ".mov") else "webvtt" if path.suffix == ".webm" else "subrip"
+        subtitle_stream = out.add_stream(subtitle_codec)
+        subtitle_stream.codec_context.time_base = Fraction(1, 1000)
+        subtitle_stream.codec_context.subtitle_header = ASS_HEADER
+        subtitle_stream.metadata["language"] = "eng"
+    if clip.chapters:
+        out.set_chapters([{"id": i + 1, "start": a, "end": b, "time_base": Fraction(1, 1000), "metadata": {"title": t}}
+                          for i, (a, b, t) in enumerate(clip.chapters)])
+    out.start_encoding()
+    for i in range(clip.frames):
+        rgb = av.VideoFrame.from_ndarray(clip.frame(i), format="rgb24" if clip.depth == 8 else "rgb48le")
+        if clip.colour is not None and clip.tags:
+            frame = flat_frame(clip)
+        elif clip.tags:
+            sws = {1: "ITU709", 9: "BT2020", 6: "ITU601", 5: "ITU601"}[clip.tags[2]]
+            frame = rgb.reformat(format=clip.pix_fmt, dst_colorspace=sws, dst_color_range="JPEG" if clip.tags[3] == 2 else "MPEG")
+        else:
+            frame = rgb.reformat(format=clip.pix_fmt)
+        frame.pts = clip.pts[i] if clip.pts else i
+        frame.time_base = context.time_base
+        out.mux(video.encode(frame))
+    out.mux(video.encode())
+    seconds = (clip.pts[-1] / 1000 + 0.04) if clip.pts else clip.frames / clip.rate
+    for stream, channels in audio_streams:
+        _write_tone(out, stream, channels, seconds)
+    for start, end, text in clip.subtitles:
+        subtitle = SubtitleSet.create(text=b"0,0,Default,,0,0,0,," + text.encode(), start=0, end=end - start, pts=start * 1000)
+        packet = subtitle_stream.codec_context.encode_subtitle(subtitle)
+        packet.stream = subtitle_stream
+        packet.time_base = Fraction(1, 1000)
+        packet.pts = packet.dts = start
+        packet.duration = end - start
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def flat_frame(clip: Clip) -> av.VideoFrame:
+    """A frame of one colour, its Y, Cb, Cr worked out with the textbook formulas (swscale's
+    full-range 4:2:0 output is off by one in most chroma rows)."""
+    primaries, transfer, matrix, range_ = clip.tags
+    kr, kb = _KR_KB[matrix]
+    r, g, b = (c / 255 for c in clip.colour)
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    cb, cr = (b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))
+    depth = 8 if clip.pix_fmt in ("yuv420p", "yuv444p") else 10
+    if range_ == 2:
+        top = 2**depth - 1
+        codes = (y * top, cb * top + 2 ** (depth - 1), cr * top + 2 ** (depth - 1))
+    else:
+        unit = 2 ** (depth - 8)
+        codes = ((219 * y + 16) * unit, (224 * cb + 128) * unit, (224 * cr + 128) * unit)
+    frame = av.VideoFrame(clip.width, clip.height, clip.pix_fmt)
+    dtype = np.uint8 if depth == 8 else np.uint16
+    for plane, code in zip(frame.planes, codes, strict=True):
+        np.frombuffer(plane, dtype)[:] = round(code)
+    frame.color_range, frame.colorspace = range_, matrix
+    return frame
+
+
+def _write_tone(out, stream, channels: int, seconds: float) -> None:
+    total, t, size = int(seconds * 48000), 0, 960
+    while t < total:
+        n = min(size, total - t)
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(t, t + n) / 48000)).astype(np.float32)
+        layout = "stereo" if channels == 2 else "mono"
+        frame = av.AudioFrame.from_ndarray(np.tile(wave, (channels, 1)), format="fltp", layout=layout)
+        frame.sample_rate, frame.pts = 48000, t
+        out.mux(stream.encode(frame))
+        t += n
+    out.mux(stream.encode())
+
+
+# ---- reading results back --------------------------------------------------------------------
+
+
+def decoded_pts(path: Path) -> list[int]:
+    with av.open(str(path)) as container:
+        return [f.pts for f in container.decode(container.streams.video[0])]
+
+
+def decoded_seconds(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [round(float(f.pts * stream.time_base), 4) for f in container.decode(stream)]
+
+
+def decoded_rgb(path: Path, fmt: str = "rgb24") -> list[np.ndarray]:
+    """Frames as the file's own tags say to convert them (PyAV follows the frame's tags)."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format=fmt) for f in container.decode(container.streams.video[0])]
+
+
+_KR_KB = {1: (0.2126, 0.0722), 5: (0.299, 0.114), 6: (0.299, 0.114), 9: (0.2627, 0.0593)}
+
+
+def centre_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The RGB (0-255 scale) of a frame's centre, worked out from its raw Y, Cb, Cr planes with
+    the textbook formulas and the frame's own matrix and range tags (swscale is not used: its
+    full-range path is off by a few levels)."""
+    depth = 8 if frame.format.name.replace("yuvj", "yuv") in ("yuv420p", "yuv422p", "yuv444p") else 10
+    dtype = np.uint8 if depth == 8 else np.uint16
+
+    def sample(index: int) -> float:
+        plane = frame.planes[index]
+        rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype().itemsize)
+        return float(rows[plane.height // 2 - 2 : plane.height // 2 + 2, plane.width // 2 - 2 : plane.width // 2 + 2].mean())
+
+    y, cb, cr = (sample(i) for i in range(3))
+    unit = 2 ** (depth - 8)
+    if frame.color_range == 2 or frame.format.name.startswith("yuvj"):
+        top = 2**depth - 1
+        y, cb, cr = y / top, (cb - 2 ** (depth - 1)) / top, (cr - 2 ** (depth - 1)) / top
+    else:
+        y, cb, cr = (y / unit - 16) / 219, (cb / unit - 128) / 224, (cr / unit - 128) / 224
+    kr, kb = _KR_KB[frame.colorspace]
+    r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    return np.array([r, g, b]) * 255
+
+
+def centre_colours(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [centre_rgb(f) for f in container.decode(container.streams.video[0])]
+
+
+def packet_digests(path: Path, kind: str) -> list[list[tuple]]:
+    """Per stream of `kind`: (pts in seconds, duration in seconds, md5 of the payload) of every packet."""
+    with av.open(str(path)) as container:
+        streams = [s for s in container.streams if s.type == kind]
+        found: dict[int, list[tuple]] = {s.index: [] for s in streams}
+        for packet in container.demux(streams):
+            if packet.dts is None and packet.size == 0:
+                continue
+            tb = packet.stream.time_base
+            found[packet.stream.index].append((round(float(packet.pts * tb), 3), round(float((packet.duration or 0) * tb), 3),
+                                               hashlib.md5(bytes(packet)).hexdigest()))
+        return [found[s.index] for s in streams]
+
+
+def assert_same_packets(result: list[list[tuple]], source: list[list[tuple]]) -> None:
+    """The same payloads in the same order at the same times (to the millisecond: Matroska
+    keeps milliseconds, MP4 keeps samples)."""
+    assert len(result) == len(source)
+    for got, want in zip(result, source, strict=True):
+        assert [p[2] for p in got] == [p[2] for p in want]
+        assert all(abs(a[0] - b[0]) <= 0.0015 for a, b in zip(got, want, strict=True))
+
+
+def subtitle_texts(path: Path) -> list[tuple[float, str]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        texts = []
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue
+            subtitles = stream.codec_context.decode2(packet)
+            for rect in subtitles or []:
+                texts.append((round(float(packet.pts * stream.time_base), 3), rect.dialogue.decode().strip()))
+        return texts
