@@ -28,12 +28,10 @@ class _Window:
     w: int
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Window starts along one axis: a core every `tile` pixels, each widened by `overlap`
-    on both sides and shifted inwards at the image edges (so every window has the same size)."""
-    size = min(tile + 2 * overlap, length)
-    starts = {min(max(core - overlap, 0), length - size) for core in range(0, length, tile)}
-    return sorted(starts)
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """Window spans along one axis: a core every `tile` pixels, widened by `overlap` on each
+    side that has a neighbour (clamped at the image border, so border windows are smaller)."""
+    return [(max(core - overlap, 0), min(core + tile + overlap, length)) for core in range(0, length, tile)]
 
 
 def _ramp(length: int, fade: int, at_start: bool, at_end: bool) -> torch.Tensor:
@@ -184,22 +182,29 @@ class Upscaler:
         return out[..., : h * s, : w * s].float()
 
     def _windows(self, h: int, w: int) -> list[_Window]:
-        ys, xs = _starts(h, self.tile, self.tile_overlap), _starts(w, self.tile, self.tile_overlap)
-        th, tw = min(self.tile + 2 * self.tile_overlap, h), min(self.tile + 2 * self.tile_overlap, w)
-        return [_Window(y, x, th, tw) for y in ys for x in xs]
+        ys, xs = _spans(h, self.tile, self.tile_overlap), _spans(w, self.tile, self.tile_overlap)
+        return [_Window(y0, x0, y1 - y0, x1 - x0) for y0, y1 in ys for x0, x1 in xs]
+
+    def _batches(self, windows: list[_Window]) -> list[list[_Window]]:
+        """Windows of equal size, `batch_size` at a time (border windows are smaller)."""
+        by_size: dict[tuple[int, int], list[_Window]] = {}
+        for window in windows:
+            by_size.setdefault((window.h, window.w), []).append(window)
+        return [group[i : i + self.batch_size] for group in by_size.values() for i in range(0, len(group), self.batch_size)]
 
     def _tiled(self, x: torch.Tensor, progress: ProgressHook | None) -> torch.Tensor:
-        """Equal-size overlapping windows, run `batch_size` at a time, blended with feathered
-        weights. The frame stays where it is; only windows travel to the device."""
+        """Overlapping windows, run `batch_size` at a time, blended with feathered weights.
+        The frame stays where it is; only windows travel to the device."""
         n, _, h, w = x.shape
         s = self.model.scale
         windows = self._windows(h, w)
         out = torch.zeros(n, 3, h * s, w * s, device=x.device)
         weight_sum = torch.zeros(1, 1, h * s, w * s, device=x.device)
         fade = self.tile_overlap * s
+        batches = self._batches(windows)
+        done = 0
         for frame in range(n):
-            for first in range(0, len(windows), self.batch_size):
-                group = windows[first : first + self.batch_size]
+            for group in batches:
                 crops = torch.cat([x[frame : frame + 1, :, g.y : g.y + g.h, g.x : g.x + g.w] for g in group])
                 results = self._network(crops).to(x.device)
                 for g, result in zip(group, results, strict=True):
@@ -210,6 +215,7 @@ class Upscaler:
                     out[frame, :, region[0], region[1]] += result * weight
                     if frame == 0:
                         weight_sum[0, 0, region[0], region[1]] += weight
+                done += len(group)
                 if progress:
-                    progress(frame * len(windows) + first + len(group), n * len(windows))
+                    progress(done, n * len(windows))
         return out / weight_sum

@@ -48,7 +48,7 @@ def test_16_bit_keeps_its_precision(compact: Upscaler, natural: np.ndarray) -> N
     assert len(np.unique(out % 257)) > 50  # not quantised back to 8 bits
 
 
-@pytest.mark.parametrize(("model", "size", "tile"), [("realesr-animevideov3-x4", 64, 32), ("realesrgan-x4plus", 96, 48)])
+@pytest.mark.parametrize(("model", "size", "tile"), [("realesr-animevideov3-x4", 64, 32), ("realesrgan-x4plus-anime", 128, 64)])
 def test_tiles_do_not_show(model: str, size: int, tile: int) -> None:
     image = skimage.data.astronaut()[::2, ::2][40 : 40 + size, 60 : 60 + size].copy()
     net = load_model(model)
