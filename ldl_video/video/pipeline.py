@@ -191,7 +191,7 @@ class Pipeline:
         from tqdm import tqdm
 
         return tqdm(total=self.source.frame_estimate, unit="frame", desc="upscaling", file=sys.stderr,
-                    disable=self.quiet, dynamic_ncols=True, smoothing=0.1, leave=False)
+                    disable=self.quiet, dynamic_ncols=True, smoothing=0.1)
 
     def run(self) -> DecodeReport:
         self.threads = [threading.Thread(target=self._decode, name="ldl-decode", daemon=True)]

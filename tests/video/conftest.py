@@ -123,3 +123,46 @@ def untagged_sd_mkv(media) -> Path:
 def full_range_mkv(media) -> Path:
     """BT.709 matrix with full-range levels (0-255), as some cameras and screen recorders write."""
     return write_clip(media / "full-range.mkv", Clip(frames=2, colour=PATCH_RGB, tags=(1, 1, 1, 2), options={"qp": "0"}))
+
+
+@pytest.fixture(scope="session")
+def audio_only_m4a(media) -> Path:
+    import av
+    from video_media import _write_tone
+
+    path = media / "song.m4a"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000)
+        stream.layout = "stereo"
+        _write_tone(out, stream, 2, 0.2)
+    return path
+
+
+@pytest.fixture(scope="session")
+def unknown_codec_mkv(media) -> Path:
+    """A Matroska file whose video track names a codec no decoder knows."""
+    whole = write_clip(media / "for-unknown-codec.mkv", Clip(frames=2))
+    data = whole.read_bytes()
+    assert b"V_MPEG4/ISO/AVC" in data
+    path = media / "unknown-codec.mkv"
+    path.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/ZZZ"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def noise_mkv(media) -> Path:
+    """Random pixels: the encoder cannot compress them, so the output grows fast."""
+    import numpy as np
+
+    class Noise(Clip):
+        def frame(self, i: int) -> np.ndarray:
+            return np.random.default_rng(i).integers(0, 256, (self.height, self.width, 3), dtype=np.uint8)
+
+    return write_clip(media / "noise.mkv", Noise(width=128, height=96, frames=10))
+
+
+@pytest.fixture(scope="session")
+def long_mkv(media) -> Path:
+    """Long enough (600 frames) to be interrupted half-way."""
+    return write_clip(media / "long.mkv", Clip(width=64, height=48, frames=600, audio=[("aac", 2, "eng")],
+                                               options={"preset": "ultrafast"}))

@@ -1,0 +1,139 @@
+"""Bad input and bad luck: one line on stderr, a non-zero exit, nothing at OUTPUT."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from video_media import decoded_pts
+
+from ldl_video.cli import main
+
+
+def run(capsys, *argv) -> tuple[int, str]:
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def assert_failed_cleanly(code: int, err: str, output: Path, *words: str) -> None:
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ldl-video: error: "), err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert not output.exists()
+    assert not list(output.parent.glob(f".{output.stem}.ldl-partial-*")), "a temporary file was left behind"
+
+
+def test_missing_input(capsys, tmp_path):
+    out = tmp_path / "out.mkv"
+    assert_failed_cleanly(*run(capsys, tmp_path / "nope.mkv", out, "-m", "bicubic"), out, "does not exist")
+
+
+def test_not_a_video(capsys, tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n" * 20)
+    out = tmp_path / "out.mkv"
+    assert_failed_cleanly(*run(capsys, fake, out, "-m", "bicubic"), out, "not a video")
+
+
+def test_no_video_stream(capsys, tmp_path, audio_only_m4a):
+    out = tmp_path / "out.mkv"
+    assert_failed_cleanly(*run(capsys, audio_only_m4a, out, "-m", "bicubic"), out, "no video stream", "audio")
+
+
+def test_codec_without_decoder(capsys, tmp_path, unknown_codec_mkv):
+    out = tmp_path / "out.mkv"
+    assert_failed_cleanly(*run(capsys, unknown_codec_mkv, out, "-m", "bicubic"), out, "cannot be decoded")
+
+
+def test_output_folder_missing(capsys, tmp_path, moving_mkv):
+    out = tmp_path / "missing" / "out.mkv"
+    assert_failed_cleanly(*run(capsys, moving_mkv, out, "-m", "bicubic"), out, "does not exist")
+
+
+def test_existing_output_is_refused_without_overwrite(capsys, tmp_path, moving_mkv):
+    out = tmp_path / "out.mkv"
+    out.write_bytes(b"keep me")
+    code, err = run(capsys, moving_mkv, out, "-m", "bicubic")
+    assert code != 0 and "--overwrite" in err
+    assert out.read_bytes() == b"keep me"
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--pix-fmt", "rgb565"], ["cannot encode --pix-fmt rgb565"]),
+    (["--codec", "ffv1", "--crf", "20"], ["no CRF"]),
+    (["--codec", "nonsense"], ["unknown video encoder"]),
+    (["--codec", "aac"], ["audio encoder"]),
+])
+def test_bad_encoder_settings(capsys, tmp_path, moving_mkv, args, words):
+    out = tmp_path / "out.mkv"
+    assert_failed_cleanly(*run(capsys, moving_mkv, out, "-m", "bicubic", *args), out, *words)
+
+
+@pytest.mark.parametrize(("name", "words"), [("out.png", ["video suffix"]), ("out.nosuchformat", ["unknown video container"])])
+def test_bad_output_suffix(capsys, tmp_path, moving_mkv, name, words):
+    out = tmp_path / name
+    assert_failed_cleanly(*run(capsys, moving_mkv, out, "-m", "bicubic"), out, *words)
+
+
+def test_truncated_input_says_how_much_was_recovered(capsys, tmp_path, truncated_mkv):
+    cut, total = truncated_mkv
+    out = tmp_path / "out.mkv"
+    code, err = run(capsys, cut, out, "-m", "bicubic", "-s", "2", "--quiet")
+    assert_failed_cleanly(code, err, out, "damaged", "recovered", "--keep-partial")
+    recovered = int(err.split("damaged: ")[1].split(" frame")[0])
+    assert 0 < recovered < total
+
+
+def test_keep_partial_keeps_the_recovered_frames(capsys, tmp_path, truncated_mkv):
+    cut, total = truncated_mkv
+    out = tmp_path / "out.mkv"
+    code, err = run(capsys, cut, out, "-m", "bicubic", "-s", "2", "--quiet", "--keep-partial")
+    assert code != 0  # still not a complete result
+    recovered = int(err.split("damaged: ")[1].split(" frame")[0])
+    assert out.exists() and str(out) in err
+    assert decoded_pts(out) == decoded_pts(cut)
+    assert len(decoded_pts(out)) == recovered < total
+
+
+def _cli(*argv) -> list[str]:
+    return [sys.executable, "-m", "ldl_video.cli", *[str(a) for a in argv]]
+
+
+def test_full_disk(tmp_path, noise_mkv):
+    """The file-size limit makes writes fail the way a full disk does (EFBIG instead of ENOSPC)."""
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    out = tmp_path / "out.mkv"
+    done = subprocess.run(_cli(noise_mkv, out, "-m", "bicubic", "-s", "2", "--quiet"), preexec_fn=limit_file_size,
+                          capture_output=True, text=True, timeout=300)
+    assert_failed_cleanly(done.returncode, done.stderr, out, "while writing")
+
+
+def test_ctrl_c_stops_cleanly(tmp_path, long_mkv):
+    out = tmp_path / "out.mkv"
+    # A real network (tens of milliseconds a frame here) so that 600 frames take a while.
+    process = subprocess.Popen(_cli(long_mkv, out, "-m", "realesr-animevideov3-x2", "--quiet"), stderr=subprocess.PIPE,
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.ldl-partial-*")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # frames are flowing
+    assert process.poll() is None, "finished before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.ldl-partial-*"))
