@@ -98,7 +98,10 @@ class Upscaler:
         if layout is None or (layout == "HWC" and array.shape[-1] > 4) or (layout == "NHWC" and array.shape[-1] > 4):
             raise LdlError(f"frames must be H×W, H×W×C or N×H×W×C with C ≤ 4, not shape {array.shape}")
         batch = array.reshape((1,) * (4 - array.ndim) + array.shape) if layout != "HW" else array[None, :, :, None]
-        outputs = [self.upscale_tensor(self.to_tensor(chunk), progress) for chunk in self._chunks(batch)]
+        # Untiled, frames go to the device as they are (uint8 is a quarter of float32's bytes) and
+        # are converted there; tiled, the frame stays on the host and only windows travel.
+        staging = torch.device("cpu") if self.tile else self.device
+        outputs = [self.upscale_tensor(self.to_tensor(chunk, staging), progress) for chunk in self._chunks(batch)]
         result = self.from_tensor(torch.cat(outputs), array.dtype)
         if layout == "HW":
             return result[0, :, :, 0]
@@ -110,8 +113,8 @@ class Upscaler:
             yield batch[start : start + step]
 
     @staticmethod
-    def to_tensor(batch: np.ndarray) -> torch.Tensor:
-        """N×H×W×C array -> N×C×H×W float32 in [0, 1]."""
+    def to_tensor(batch: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+        """N×H×W×C array -> N×C×H×W float32 in [0, 1] on `device`."""
         if batch.dtype == np.uint8:
             scale = 255.0
         elif batch.dtype == np.uint16:
@@ -120,7 +123,9 @@ class Upscaler:
             scale = 1.0
         else:
             raise LdlError(f"unsupported pixel type {batch.dtype}; use uint8, uint16 or float32 in [0, 1]")
-        tensor = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
+        if batch.dtype == np.uint16:  # torch has no uint16 arithmetic on every device
+            batch = batch.astype(np.int32)
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(device, non_blocking=True).permute(0, 3, 1, 2)
         return tensor.float().div_(scale) if scale != 1.0 else tensor.float()
 
     @staticmethod
