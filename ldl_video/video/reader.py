@@ -54,7 +54,7 @@ class DecodeReport:
     def describe(self) -> str:
         parts = []
         if self.truncated:
-            parts.append(f"it ends at {self.decoded_end:.2f} s of {self.expected_end:.2f} s (truncated?)")
+            parts.append(f"the video stops at {self.decoded_end:.2f} s of {self.expected_end:.2f} s")
         if self.decode_errors or self.demux_errors:
             parts.append(f"{self.decode_errors + self.demux_errors} unreadable packet(s)")
         return "; ".join(parts)
