@@ -50,6 +50,7 @@ def train(recipe: str | None, overrides: list[str], resume: bool = False):
         has_state = run_files.latest_state(run_dir) is not None
         if resume and not has_state and world.main:
             _say(f"--resume: nothing to resume in {run_dir}; starting a new run")
+        trainer = Trainer(config, world, resume=resume and has_state, say=_say)  # checks data and weights first
         if not (resume and has_state) and world.main:
             archived = run_files.archive_run(run_dir)
             if archived:
@@ -58,7 +59,6 @@ def train(recipe: str | None, overrides: list[str], resume: bool = False):
         if world.main:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "recipe.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
-        trainer = Trainer(config, world, resume=resume and has_state, say=_say)
         try:
             return trainer.fit()
         finally:

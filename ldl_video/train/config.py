@@ -340,7 +340,8 @@ def validate(c: Config, where: str = "recipe") -> None:
         _fail(where, f"device is {c.device!r}; use auto, cpu, cuda or cuda:N")
     _check_generator(c, where)
     _check_data(c, where)
-    _check_degradation(c.degradation, c.data.batch_size, where)
+    if c.data.degradation == "realesrgan" or c.val.degradation == "realesrgan":
+        _check_degradation(c.degradation, c.data.batch_size if c.data.degradation == "realesrgan" else 1, where)
     _check_losses(c, where)
     _check_optim_and_loop(c, where)
     _check_val(c, where)

@@ -62,7 +62,7 @@ class Trainer:
         self.running: dict[str, torch.Tensor] = {}
         self.running_steps = 0
         self.stop_requested = False
-        self.log = RunLog(config.run_dir) if world.main else None
+        self.log: RunLog | None = None  # opened by fit(), after the caller has set up the run folder
         self.validator = None
         if config.val.hr:
             from .validation import Validator
@@ -230,7 +230,7 @@ class Trainer:
     def _non_finite(self, terms: dict[str, torch.Tensor]) -> None:
         self.opt_g.zero_grad(set_to_none=True)
         self.nan_streak += 1
-        values = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
+        values = ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in terms.items())
         self.say(f"iteration {self.iteration}: non-finite loss ({values}); step skipped "
                  f"({self.nan_streak} in a row, stopping at {self.config.train.max_nan_steps})")
         if self.nan_streak >= self.config.train.max_nan_steps:
@@ -247,6 +247,8 @@ class Trainer:
         if self.iteration >= total:
             self.say(f"{c.run_dir}: already at iteration {self.iteration} of {total}; raise train.iterations to go on")
             return c.run_dir / "models" / "net_g_latest.pth"
+        if self.world.main and self.log is None:
+            self.log = RunLog(c.run_dir)
         self._announce()
         self._install_signal_handlers()
         started, start_iter = time.perf_counter(), self.iteration
@@ -391,7 +393,8 @@ class Trainer:
             if self.degrader is not None and mine["degrader"]:
                 self.degrader.load_state_dict(mine["degrader"])
             self.queue.load_state_dict(mine["queue"], self.device)
-        self.g_description = self.g_description.split(",")[0].split(" from ")[0] + f", resumed from {path}"
+        shape = self.g_description.removesuffix(", fresh").split(" from ")[0]
+        self.g_description = f"{shape}, weights from {path}"
         self.say(f"resumed from {path} at iteration {self.iteration}")
 
 
