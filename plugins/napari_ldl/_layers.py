@@ -82,6 +82,7 @@ def output_layers(source: SourceSnapshot, result: UpscaleResult, settings: dict)
         "device": result.device,
         "factors": list(result.factors),
         "normalisation": result.normalisation.as_metadata(),
+        "seconds_per_plane": [round(s, 4) for s in result.seconds_per_plane],
         **settings,
     }
     look = {} if source.rgb else {"contrast_limits": source.contrast_limits, "colormap": source.colormap}

@@ -240,7 +240,7 @@ class UpscaleWidget(QWidget):
         self.status.setText(f"done: {len(result.seconds_per_plane)} plane(s) in {seconds:.1f} s on {result.device}")
 
     def _finished(self) -> None:
-        if self._cancel.is_set():
+        if self._cancel.is_set() or self.worker.abort_requested:  # our Cancel, or napari's task manager
             self.status.setText("cancelled; no layers added")
         self.worker = None
         self._set_running(False)

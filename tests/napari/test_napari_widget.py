@@ -55,17 +55,6 @@ def _stack16() -> np.ndarray:
     return np.stack([100 + cell * 12, 100 + cell[::-1] * 10, 100 + cell * 8]).astype(np.uint16)
 
 
-def test_manifest_contributes_the_widget_and_samples():
-    from npe2 import PluginManager
-
-    manager = PluginManager.instance()
-    manager.discover()
-    manifest = manager.get_manifest("napari-ldl")
-    assert [w.display_name for w in manifest.contributions.widgets] == ["Upscale"]
-    keys = {s.key for s in manifest.contributions.sample_data}
-    assert {"cell", "retina", "moon", "hubble_deep_field", "cell_stack_16bit"} <= keys
-
-
 def test_16_bit_stack_with_scale_and_translate(qtbot, viewer_and_widget):
     viewer, widget = viewer_and_widget
     stack = _stack16()
