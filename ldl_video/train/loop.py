@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ..devices import PRECISIONS
 from ..errors import LdlError
@@ -47,7 +47,10 @@ def resolve_train_precision(spec: str, device: torch.device) -> torch.dtype:
 
 
 class Trainer:
-    def __init__(self, config: Config, world: World, resume: bool = False, say=print) -> None:
+    """`dataset`, for use from Python (benchmarks, notebooks): any Dataset indexed by (index, epoch)
+    that returns {"gt": 3×S×S} (and "lq" for paired data) in place of the recipe's data.hr."""
+
+    def __init__(self, config: Config, world: World, resume: bool = False, say=print, dataset: Dataset | None = None) -> None:
         self.config, self.world, self.device = config, world, world.device
         self.say = say if world.main else (lambda *a, **k: None)
         if config.train.threads:
@@ -57,7 +60,7 @@ class Trainer:
         self.channels_last = config.train.channels_last and self.device.type == "cuda"
         self._build_networks()
         self._build_optimisers()
-        self._build_data()
+        self._build_data(dataset)
         self.iteration = self.epoch = self.batches_done = self.nan_streak = 0
         self.running: dict[str, torch.Tensor] = {}
         self.running_steps = 0
@@ -104,15 +107,17 @@ class Trainer:
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
 
-    def _build_data(self) -> None:
+    def _build_data(self, dataset: Dataset | None) -> None:
         c, w = self.config, self.world
         d = c.data
-        sources = find_sources(d.hr, d.video_step, allow_video=d.degradation != "paired")
         options = dict(flip=d.flip, rotate=d.rotate, normalise=d.normalise, percentiles=d.percentiles)
-        if d.degradation == "paired":
+        if dataset is not None:
+            self.dataset = dataset
+        elif d.degradation == "paired":
+            sources = find_sources(d.hr, d.video_step, allow_video=False)
             self.dataset = PairedDataset(sources, d.lr, d.hr, c.scale, d.gt_size, c.seed, **options)
         else:
-            self.dataset = HRDataset(sources, d.gt_size, c.seed, **options)
+            self.dataset = HRDataset(find_sources(d.hr, d.video_step), d.gt_size, c.seed, **options)
         self.sampler = ResumableSampler(len(self.dataset), w.size, w.rank, c.seed, d.batch_size)
         if self.sampler.batches_per_epoch < 1:
             raise LdlError(f"data.hr gives {len(self.dataset)} images, fewer than data.batch_size ({d.batch_size}) × "
