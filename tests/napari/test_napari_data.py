@@ -128,6 +128,18 @@ def test_worker_reads_lazy_stacks_plane_by_plane_and_matches_the_engine():
         np.testing.assert_allclose(result.image[z], engine.upscale(stack[z]), atol=1)
 
 
+def test_worker_keeps_rgba_and_16_bit_colour():
+    logo = skimage.data.logo()[200:232, 200:240]  # RGBA uint8
+    rgb16 = (skimage.data.astronaut()[:24, :20].astype(np.uint16) * 16)  # 12-bit colour in uint16
+    for image in (logo, rgb16):
+        request = UpscaleRequest(image, PlaneLayout(image.shape, True), "rgb", "bicubic", 2, tile=0)
+        _, result = _finish(run_upscale(request, threading.Event()))
+        h, w, c = image.shape
+        assert result.image.shape == (2 * h, 2 * w, c) and result.image.dtype == image.dtype
+        assert result.artifact_map.shape == (2 * h, 2 * w)
+        assert result.image.max() <= image.max()
+
+
 def test_cancel_stops_within_a_plane():
     data = np.random.default_rng(0).random((2, 64, 64)).astype(np.float32)
     cancel = threading.Event()

@@ -108,6 +108,25 @@ def test_ground_truth_layer_gives_the_reference_map(qtbot, viewer_and_widget):
     assert overlay.metadata["ldl"]["artifact_map"]["kind"] == "reference" and overlay.data.shape == (64, 64)
 
 
+def test_lazy_4d_float_stack_with_a_channel_axis(qtbot, viewer_and_widget):
+    import dask.array as da
+
+    viewer, widget = viewer_and_widget
+    moon = skimage.data.moon()[240:256, 240:264].astype(np.float32)
+    channels = np.stack([moon / 255, 1000 + moon * 4])  # two channels, very different ranges
+    data = da.from_array(np.stack([channels, channels[:, ::-1]]), chunks=(1, 1, 16, 24))  # t, c, y, x
+    viewer.add_image(data, name="tcyx")
+    _choose(widget, "tcyx", "bicubic", scale=2)
+    widget.channel_box.setCurrentIndex(widget.channel_box.findData(1))
+    _run(qtbot, widget)
+    upscaled = viewer.layers[1]
+    assert isinstance(upscaled.data, np.ndarray) and upscaled.data.shape == (2, 2, 32, 48)
+    assert upscaled.data.dtype == np.float32
+    normalisation = upscaled.metadata["ldl"]["normalisation"]
+    assert normalisation["low"] == [float(channels[0].min()), float(channels[1].min())]
+    assert upscaled.data[:, 1].min() >= 1000 and upscaled.data[:, 0].max() <= 1
+
+
 class _GatedNet(torch.nn.Module):
     """×2 nearest-neighbour that waits at its first call until the test lets it go."""
 
