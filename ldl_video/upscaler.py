@@ -93,6 +93,8 @@ class Upscaler:
 
     # ---- arrays -----------------------------------------------------------------------
     def upscale(self, frames: np.ndarray, progress: ProgressHook | None = None) -> np.ndarray:
+        """`progress(done, total)` is called before the first and after each network call (tiles
+        or the whole batch); an exception raised from it aborts the work (a cancel)."""
         array = np.asarray(frames)
         layout = {2: "HW", 3: "HWC", 4: "NHWC"}.get(array.ndim)
         if layout is None or (layout == "HWC" and array.shape[-1] > 4) or (layout == "NHWC" and array.shape[-1] > 4):
@@ -163,6 +165,8 @@ class Upscaler:
         if self.tile and (h > self.tile or w > self.tile):
             out = self._tiled(x, progress)
         else:
+            if progress:
+                progress(0, 1)  # a chance to cancel before the network starts
             out = self._network(x)
             if progress:
                 progress(1, 1)
@@ -208,6 +212,8 @@ class Upscaler:
         fade = self.tile_overlap * s
         batches = self._batches(windows)
         done = 0
+        if progress:
+            progress(0, n * len(windows))
         for frame in range(n):
             for group in batches:
                 crops = torch.cat([x[frame : frame + 1, :, g.y : g.y + g.h, g.x : g.x + g.w] for g in group])

@@ -156,7 +156,8 @@ def test_progress_hook_counts_tiles_and_can_cancel(natural: np.ndarray) -> None:
     up = Upscaler(load_model("bicubic"), device="cpu", tile=16, tile_overlap=4)
     seen: list[tuple[int, int]] = []
     up.upscale(natural, progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1][0] == seen[-1][1] == len(seen) == 12  # 3 × 4 tiles of 16 on a 48×64 image
+    assert seen[0] == (0, 12) and seen[-1] == (12, 12)  # 3 × 4 tiles of 16 on a 48×64 image
+    assert [done for done, _ in seen] == list(range(13))
 
     class Cancelled(Exception):
         pass
