@@ -18,10 +18,11 @@ def functions() -> list[tuple[str, str, str]]:
     return list(FUNCTIONS)
 
 
-def create(name: str, clip: dict[str, Any], args: dict[str, Any]) -> tuple[object, int, int, int, int, int]:
+def create(name: str, clip: dict[str, Any], args: dict[str, Any]) -> tuple[object, int, int, int, int, int, tuple[str, ...]]:
     """Build the filter `name` for a clip (its video info as a dict) with the user's arguments.
 
-    Returns (filter, color_family, sample_type, bits_per_sample, width, height) of the output;
+    Returns (filter, color_family, sample_type, bits_per_sample, width, height) of the output
+    and the names of the source's frame properties that the output must not carry;
     raises with a one-line message (shown by VapourSynth as is) when anything is wrong.
     """
     from .filters import FilterError, build

@@ -81,13 +81,15 @@ def _blame(parameter: str, value: object) -> Iterator[None]:
     try:
         yield
     except LdlError as error:
-        raise FilterError(f"{parameter}={value!r}: {error}") from None
+        shown = f'"{value}"' if isinstance(value, str) else value
+        raise FilterError(f"{parameter}={shown}: {error}") from None
 
 
 class _Filter:
     """Shared by both filters: the clip's layout, the Upscaler, the output size."""
 
     name = ""
+    dropped_props: tuple[str, ...] = ()  # frame properties of the source the output must not carry
 
     def __init__(self, clip: dict[str, Any], options: Options) -> None:
         from ldl_video.upscaler import Upscaler
@@ -138,6 +140,7 @@ class ArtifactMap(_Filter):
     (0 nothing suspicious, toward 1 strong) unless raw=1 asks for the map's own values."""
 
     name = "ArtifactMap"
+    dropped_props = ("_Matrix", "_ChromaLocation")  # a map is no colour picture; resize refuses GRAY with an RGB _Matrix
     _GRAYS = Layout(GRAY, FLOAT, 32, np.float32)
 
     def output_format(self) -> tuple[int, int, int]:
@@ -159,9 +162,9 @@ class ArtifactMap(_Filter):
 FILTERS: dict[str, type[_Filter]] = {"Upscale": Upscale, "ArtifactMap": ArtifactMap}
 
 
-def build(name: str, clip: dict[str, Any], args: dict[str, Any]) -> tuple[_Filter, int, int, int, int, int]:
-    """A filter for plugin.c: (filter, colour family, sample type, bits, width, height)."""
+def build(name: str, clip: dict[str, Any], args: dict[str, Any]) -> tuple[_Filter, int, int, int, int, int, tuple[str, ...]]:
+    """A filter for plugin.c: (filter, colour family, sample type, bits, width, height, dropped frame properties)."""
     layout_of(clip)  # a wrong format is reported before any model is loaded
     options = parse_options(args)
     instance = FILTERS[name](clip, options)
-    return (instance, *instance.output_format(), instance.width, instance.height)
+    return (instance, *instance.output_format(), instance.width, instance.height, instance.dropped_props)

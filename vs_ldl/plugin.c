@@ -5,7 +5,8 @@
  * vs_ldl/_bridge.py. This file only moves things across:
  *   - at load time it registers the functions vs_ldl._bridge.functions() declares;
  *   - when one is invoked it passes the clip's video info and the arguments to
- *     vs_ldl._bridge.create(), which returns a filter object and the output format and size;
+ *     vs_ldl._bridge.create(), which returns a filter object, the output format and size, and
+ *     the frame properties the output must not inherit;
  *   - for each frame it hands the source and destination planes to filter.process() as
  *     memoryviews, holding the GIL only for that call.
  *
@@ -31,6 +32,7 @@ typedef struct {
     VSNode *node;
     VSVideoInfo vi; /* of the output */
     PyObject *filter; /* has .process(n, src_planes, dst_planes) */
+    char **dropped_props; /* NULL-terminated: properties of the source the output must not carry */
 } Instance;
 
 typedef int (*IntFunction)(void);
@@ -64,6 +66,26 @@ static void take_python_error(char *buffer, size_t size) {
     Py_XDECREF(text);
     Py_XDECREF(error);
     PyErr_Clear();
+}
+
+static void free_strings(char **strings) {
+    for (char **s = strings; s && *s; s++)
+        free(*s);
+    free(strings);
+}
+
+/* A tuple of str as a NULL-terminated array of copies, or NULL with a Python error set. */
+static char **strings_of(PyObject *tuple) {
+    Py_ssize_t count = PyTuple_Size(tuple);
+    char **strings = count < 0 ? NULL : calloc(count + 1, sizeof *strings);
+    for (Py_ssize_t i = 0; strings && i < count; i++) {
+        const char *utf8 = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(tuple, i), NULL);
+        if (!utf8 || !(strings[i] = strdup(utf8))) {
+            free_strings(strings);
+            return NULL;
+        }
+    }
+    return strings;
 }
 
 /* vs_ldl._bridge.<name>(*args); a new reference, or NULL with a Python error set. */
@@ -155,6 +177,9 @@ static const VSFrame *VS_CC get_frame(int n, int reason, void *instance_data, vo
 
     const VSFrame *src = vsapi->getFrameFilter(n, d->node, context);
     VSFrame *dst = vsapi->newVideoFrame(&d->vi.format, d->vi.width, d->vi.height, src, core); /* props copied from src */
+    VSMap *props = vsapi->getFramePropertiesRW(dst);
+    for (char **key = d->dropped_props; *key; key++)
+        vsapi->mapDeleteKey(props, *key);
     char error[ERROR_SIZE] = "";
     if (!python_usable()) {
         snprintf(error, sizeof error, "ldl: the Python interpreter has shut down");
@@ -190,6 +215,7 @@ static void VS_CC free_instance(void *instance_data, VSCore *core, const VSAPI *
         PyGILState_Release(gil);
     }
     vsapi->freeNode(d->node);
+    free_strings(d->dropped_props);
     free(d);
 }
 
@@ -200,7 +226,8 @@ static void VS_CC create(const VSMap *in, VSMap *out, void *user_data, VSCore *c
     VSNode *node = vsapi->mapGetNode(in, "clip", 0, NULL);
     const VSVideoInfo *vi = vsapi->getVideoInfo(node);
     VSVideoInfo out_vi = *vi;
-    PyObject *filter = NULL;
+    PyObject *filter = NULL, *dropped = NULL;
+    char **dropped_props = NULL;
     int color_family = 0, sample_type = 0, bits = 0;
 
     if (!python_usable()) {
@@ -210,10 +237,13 @@ static void VS_CC create(const VSMap *in, VSMap *out, void *user_data, VSCore *c
         PyObject *clip = video_info_as_dict(vi, vsapi);
         PyObject *arguments = clip ? arguments_as_dict(in, vsapi) : NULL;
         PyObject *result = arguments ? call_bridge("create", Py_BuildValue("(sOO)", name, clip, arguments)) : NULL;
-        if (result && PyArg_ParseTuple(result, "Oiiiii", &filter, &color_family, &sample_type, &bits, &out_vi.width, &out_vi.height))
+        if (result && PyArg_ParseTuple(result, "OiiiiiO", &filter, &color_family, &sample_type, &bits, &out_vi.width,
+                                       &out_vi.height, &dropped) && (dropped_props = strings_of(dropped)))
             Py_INCREF(filter);
-        else
+        else {
+            filter = NULL;
             take_python_error(error, sizeof error);
+        }
         Py_XDECREF(result);
         Py_XDECREF(arguments);
         Py_XDECREF(clip);
@@ -227,6 +257,7 @@ static void VS_CC create(const VSMap *in, VSMap *out, void *user_data, VSCore *c
             Py_DECREF(filter);
             PyGILState_Release(gil);
         }
+        free_strings(dropped_props);
         vsapi->freeNode(node);
         vsapi->mapSetError(out, error);
         return;
@@ -236,6 +267,7 @@ static void VS_CC create(const VSMap *in, VSMap *out, void *user_data, VSCore *c
     d->node = node;
     d->vi = out_vi;
     d->filter = filter;
+    d->dropped_props = dropped_props;
     VSFilterDependency dependencies[] = {{node, rpStrictSpatial}};
     vsapi->createVideoFilter(out, name, &d->vi, get_frame, free_instance, fmParallel, dependencies, 1, d, core);
 }

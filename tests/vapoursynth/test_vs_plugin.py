@@ -110,11 +110,16 @@ def test_tiles_are_passed_to_the_engine(upscaler: Upscaler) -> None:
 
 def test_frame_properties_are_kept() -> None:
     source = vs.core.std.SetFrameProps(clip_of(frames_of("RGB24", count=2), "RGB24"), _SARNum=4, _SARDen=3, _Matrix=0,
-                                       _FieldBased=0, SceneName="opening", Weights=[1.5, 2.5])
-    for clip in (vs.core.ldl.Upscale(source, model=MODEL), vs.core.ldl.ArtifactMap(source, model=MODEL)):
+                                       _Primaries=1, _Transfer=1, _FieldBased=0, SceneName="opening", Weights=[1.5, 2.5])
+    upscaled, weights = vs.core.ldl.Upscale(source, model=MODEL), vs.core.ldl.ArtifactMap(source, model=MODEL)
+    for clip in (upscaled, weights):
         assert (clip.fps, clip.num_frames) == (source.fps, source.num_frames)
-        for n in range(2):
-            assert dict(clip.get_frame(n).props) == dict(source.get_frame(n).props)
+    for n in range(2):
+        props = dict(source.get_frame(n).props)
+        assert dict(upscaled.get_frame(n).props) == props
+        props.pop("_Matrix")  # RGB coefficients on a GRAY map would make core.resize refuse it
+        assert dict(weights.get_frame(n).props) == props
+    assert vs.core.resize.Bicubic(weights, format=vs.GRAY8).get_frame(0).format.name == "Gray8"
 
 
 def test_artifact_map_is_grays_aligned_with_upscale(upscaler: Upscaler) -> None:
