@@ -4,8 +4,10 @@ PyAV, or the images bundled with scikit-image), paired LR/HR folders, crops, fli
 Normalisation to float32 in [0, 1] (`data.normalise`):
 - `range` (default): 8-bit / 255, 16-bit / 65535, float images clipped to [0, 1]. Right for
   photos, video frames and 16-bit files that use the whole range.
-- `percentile`: each image mapped so its `data.percentiles` (default 0.1 and 99.9) become 0 and 1,
-  then clipped; for microscopy and other 12/16-bit data that fills only part of the range.
+- `percentile`: each image mapped so its `data.percentiles` (default 0.1 and 99.9, taken over the
+  whole image, all channels) become 0 and 1, then clipped; for microscopy and other 12/16-bit data
+  that fills only part of the range. A paired LR image uses its HR image's levels. At inference,
+  `ldl-video` divides by the dtype's maximum: normalise such data the same way before upscaling.
 Gray images are repeated to three channels (the networks are RGB, and `ldl-video` does the same
 at inference); an alpha channel is dropped.
 
@@ -147,14 +149,16 @@ def read_source(source: Source, frames: FrameReader) -> np.ndarray:
     return image[..., None] if image.ndim == 2 else image
 
 
-def to_rgb_float(image: np.ndarray, normalise: str = "range", percentiles: tuple[float, float] = (0.1, 99.9)) -> torch.Tensor:
-    """H×W×C (C = 1..4; uint8, uint16 or float) -> 3×H×W float32 in [0, 1] (see the module doc)."""
+def to_rgb_float(image: np.ndarray, normalise: str = "range", percentiles: tuple[float, float] = (0.1, 99.9),
+                 levels: tuple[float, float] | None = None) -> torch.Tensor:
+    """H×W×C (C = 1..4; uint8, uint16 or float) -> 3×H×W float32 in [0, 1] (see the module doc).
+    `levels`: the (low, high) of percentile normalisation taken from another image (an LR's HR)."""
     channels = image.shape[-1]
     image = image[..., :1] if channels in (1, 2) else image[..., :3]
     tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
     if normalise == "percentile":
         values = tensor.float()
-        low, high = np.percentile(values.numpy(), percentiles)
+        low, high = levels or percentile_levels(image, percentiles)
         tensor = ((values - float(low)) / max(float(high - low), 1e-12)).clamp(0, 1)
     elif image.dtype == np.uint8:
         tensor = tensor.float() / 255
@@ -165,6 +169,13 @@ def to_rgb_float(image: np.ndarray, normalise: str = "range", percentiles: tuple
     else:
         raise LdlError(f"{image.dtype} images are not supported; use 8/16-bit integers or float")
     return tensor.expand(3, -1, -1).contiguous() if tensor.shape[0] == 1 else tensor
+
+
+def percentile_levels(image: np.ndarray, percentiles: tuple[float, float]) -> tuple[float, float]:
+    channels = image.shape[-1]
+    image = image[..., :1] if channels in (1, 2) else image[..., :3]
+    low, high = np.percentile(image.astype(np.float32), percentiles)
+    return float(low), float(high)
 
 
 def image_size(source: Source) -> tuple[int, int] | None:
@@ -231,8 +242,9 @@ class HRDataset(Dataset):
         check_size(source, image.shape[:2], self.gt_size)
         gen = sample_generator(self.seed, epoch, index)
         top, left = _corner(image.shape[:2], self.gt_size, gen)
+        levels = percentile_levels(image, self.percentiles) if self.normalise == "percentile" else None  # whole image
         crop = image[top : top + self.gt_size, left : left + self.gt_size]
-        (gt,) = augment([to_rgb_float(crop, self.normalise, self.percentiles)], gen, self.flip, self.rotate)
+        (gt,) = augment([to_rgb_float(crop, self.normalise, self.percentiles, levels)], gen, self.flip, self.rotate)
         return {"gt": gt}
 
 
@@ -261,9 +273,11 @@ class PairedDataset(Dataset):
         top, left = _corner(lr.shape[:2], lr_size, gen)
         lr = lr[top : top + lr_size, left : left + lr_size]
         s = self.scale
+        levels = percentile_levels(hr, self.percentiles) if self.normalise == "percentile" else None  # whole HR image
         hr = hr[top * s : (top + lr_size) * s, left * s : (left + lr_size) * s]
-        gt, lq = augment([to_rgb_float(hr, self.normalise, self.percentiles), to_rgb_float(lr, self.normalise, self.percentiles)],
-                         gen, self.flip, self.rotate)
+        gt = to_rgb_float(hr, self.normalise, self.percentiles, levels)
+        lq = to_rgb_float(lr, self.normalise, self.percentiles, levels)
+        gt, lq = augment([gt, lq], gen, self.flip, self.rotate)
         return {"gt": gt, "lq": lq}
 
 
@@ -347,7 +361,8 @@ def validation_images(hr: list[str], lr: list[str], scale: int, crop: int, max_i
         image = to_rgb_float(read_source(source, frames), normalise, tuple(percentiles))
         low = None
         if source in pairs:
-            low = to_rgb_float(read_source(pairs[source], frames), normalise, tuple(percentiles))
+            levels = percentile_levels(read_source(source, frames), tuple(percentiles)) if normalise == "percentile" else None
+            low = to_rgb_float(read_source(pairs[source], frames), normalise, tuple(percentiles), levels)
             check_pair(source, pairs[source], tuple(image.shape[-2:]), tuple(low.shape[-2:]), scale)
         h, w = image.shape[-2:]
         if crop:

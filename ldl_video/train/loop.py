@@ -283,7 +283,7 @@ class Trainer:
         self.say(f"{'stopped' if self.stop_requested else 'finished'} at iteration {self.iteration} ({speed:.2f} it/s); "
                  f"generator: {c.run_dir / 'models' / 'net_g_latest.pth'}")
         if self.stop_requested:
-            self.say(f"continue with: ldl-train RECIPE --set name={c.name} --resume")
+            raise KeyboardInterrupt  # the state is saved; ldl-train says how to continue and exits 130
         return c.run_dir / "models" / "net_g_latest.pth"
 
     def _advance_position(self) -> None:

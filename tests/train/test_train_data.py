@@ -106,3 +106,13 @@ def test_sampler_resumes_mid_epoch_and_splits_processes():
         s.set_position(1, 0)
     a, b = (list(s) for s in shares)
     assert not {i for i, _ in a} & {i for i, _ in b} and len(a) == len(b) == 5
+
+
+def test_percentile_levels_come_from_the_whole_image(tmp_path):
+    image = np.zeros((64, 64), np.uint16)
+    image[:, 32:] = 4000  # 12-bit data: half dark, half bright
+    image[:, :32] = 1000
+    write_image(tmp_path / "half.tif", image)
+    data = HRDataset(find_sources([str(tmp_path)]), 16, seed=0, normalise="percentile", percentiles=(0.0, 100.0))
+    values = {round(float(data[(0, e)]["gt"].mean()), 3) for e in range(12)}
+    assert values <= {0.0, 1.0, *[round(x / 16, 3) for x in range(17)]} and 0.0 in values  # a dark crop stays dark
