@@ -47,7 +47,7 @@ def parse_options(args: dict[str, Any]) -> Options:
     precision = options.precision.strip().lower()
     if precision not in PRECISIONS:
         raise FilterError(f'precision="{options.precision}" is unknown; use "auto", "fp32", "fp16" or "bf16"')
-    if precision == "fp16" and device in ("cpu", "auto") and not _cuda_count():
+    if precision == "fp16" and (device == "cpu" or (device == "auto" and not _cuda_count())):
         raise FilterError('precision="fp16" needs a CUDA device; on the CPU use precision="fp32" or "bf16"')
     return Options(options.model, scale, options.tile, options.overlap, device, precision, bool(options.raw))
 

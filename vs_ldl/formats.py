@@ -27,7 +27,7 @@ ACCEPTED: dict[tuple[int, int, int], tuple[str, type]] = {
 }
 ACCEPTED_NAMES = "RGB24, RGB48, RGBH, RGBS or GRAY8, GRAY16, GRAYH, GRAYS"
 
-# A plane as plane.c passes it: (memoryview, width, height, stride in bytes).
+# A plane as plugin.c passes it: (memoryview, width, height, stride in bytes).
 Plane = tuple[memoryview, int, int, int]
 
 
@@ -77,7 +77,7 @@ def _conversion(clip: dict[str, Any]) -> str:
         matrix = "709" if clip["width"] > 1024 or clip["height"] > 576 else "170m"
         return (
             f'convert it with clip = core.resize.Bicubic(clip, format=vs.{target}, matrix_in_s="{matrix}") '
-            f"(the source's own matrix: \"709\" for HD, \"170m\" for SD) and back after with "
+            f"(the matrix the source was made with: \"709\" for HD, \"170m\" for SD) and back after with "
             f'core.resize.Bicubic(clip, format=vs.{name}, matrix_s="{matrix}")'
         )
     return f"convert it with clip = core.resize.Point(clip, format=vs.{_nearest(family, clip['sample_type'], clip['bits'])})"

@@ -184,6 +184,7 @@ def test_variable_format_is_refused() -> None:
     ({"model": "/nowhere/net_g.pth"}, "model="),
     ({"device": "gpu"}, 'device="gpu"'),
     ({"precision": "fp8"}, 'precision="fp8"'),
+    ({"device": "cpu", "precision": "fp16"}, 'precision="fp16" needs a CUDA device'),
 ])
 def test_bad_arguments_are_refused_by_name(arguments: dict, named: str) -> None:
     clip = vs.core.std.BlankClip(format=vs.RGB24, width=32, height=24, length=1)
