@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -53,18 +54,26 @@ class build_vs_plugin(Command):
 
     def run(self) -> None:
         from setuptools._distutils.ccompiler import new_compiler
+        from setuptools._distutils.errors import CCompilerError, DistutilsExecError
         from setuptools._distutils.sysconfig import customize_compiler
 
+        if sys.platform == "win32":  # plugin.c uses dlfcn; the rest of the package works without it
+            self.warn("the ldl VapourSynth plugin is not built on Windows; core.ldl will be missing")
+            return
         compiler = new_compiler()
         customize_compiler(compiler)
-        objects = compiler.compile(
-            [SOURCE], output_dir=self.build_temp,
-            include_dirs=[vapoursynth_include(), sysconfig.get_paths()["include"]],
-            extra_postargs=["-O2", "-fvisibility=hidden", "-Wall"],
-        )
         output = Path(self.build_lib, TARGET)
         output.parent.mkdir(parents=True, exist_ok=True)
-        compiler.link_shared_object(objects, str(output))
+        try:
+            objects = compiler.compile(
+                [SOURCE], output_dir=self.build_temp,
+                include_dirs=[vapoursynth_include(), sysconfig.get_paths()["include"]],
+                extra_postargs=["-O2", "-fvisibility=hidden", "-Wall"],
+            )
+            compiler.link_shared_object(objects, str(output))
+        except (CCompilerError, DistutilsExecError) as error:
+            raise RuntimeError(f"building the ldl VapourSynth plugin ({SOURCE}) failed: {error}; it needs a C compiler "
+                               "and Python's headers (Debian: apt-get install gcc libc6-dev)") from error
         if self.editable_mode:
             # The editable wheel holds what the install command puts in install_lib (its
             # unpacked root); build_lib is thrown away.
@@ -73,7 +82,7 @@ class build_vs_plugin(Command):
             shutil.copyfile(output, editable_root)
 
     def get_outputs(self) -> list[str]:
-        return [str(Path(self.build_lib, TARGET))]
+        return [] if sys.platform == "win32" else [str(Path(self.build_lib, TARGET))]
 
     def get_source_files(self) -> list[str]:
         return [SOURCE]
