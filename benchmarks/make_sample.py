@@ -23,18 +23,21 @@ SAMPLE_RATE = 48000
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "ldl_video" / "data" / "sample.mp4"
 
 
-def frames() -> list[np.ndarray]:
+def pan_frames(width: int = WIDTH, height: int = HEIGHT, count: int = FRAMES, photo: str = "chelsea") -> list[np.ndarray]:
+    """`count` frames of a slow left-to-right pan across a scikit-image photograph, shrunk
+    (antialiased) from a 16:9 window to width×height."""
     from skimage import data
 
-    photo = Image.fromarray(data.chelsea())  # 451×300
-    crop_w, crop_h = 384, 216
+    image = Image.fromarray(getattr(data, photo)())
+    crop_w = min(image.width - 20, round((image.height - 60) * 16 / 9))
+    crop_h = round(crop_w * 9 / 16)
     result = []
-    for i in range(FRAMES):
-        t = i / (FRAMES - 1)
-        left = round(10 + t * (photo.width - crop_w - 20))
-        top = round(40 + t * 20)
-        window = photo.crop((left, top, left + crop_w, top + crop_h))
-        result.append(np.asarray(window.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS)))
+    for i in range(count):
+        t = i / max(1, count - 1)
+        left = round(10 + t * (image.width - crop_w - 20))
+        top = round(30 + t * 20)
+        window = image.crop((left, top, left + crop_w, top + crop_h))
+        result.append(np.asarray(window.resize((width, height), Image.Resampling.LANCZOS)))
     return result
 
 
@@ -56,7 +59,7 @@ def write(path: Path) -> None:
         audio.layout = "mono"
         audio.bit_rate = 48000
         audio.metadata["language"] = "eng"
-        for i, rgb in enumerate(frames()):
+        for i, rgb in enumerate(pan_frames()):
             frame = av.VideoFrame.from_ndarray(rgb).reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
             frame.pts, frame.time_base = i, Fraction(1, RATE)
             out.mux(video.encode(frame))

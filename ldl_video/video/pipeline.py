@@ -104,6 +104,9 @@ class Pipeline:
         self.stop = threading.Event()
         self.failure: BaseException | None = None
         self.threads: list[threading.Thread] = []
+        # OpenMP settings belong to the thread that made them: a new thread may run torch's CPU
+        # kernels on one core. The upscaling threads take the caller's count.
+        self.torch_threads = torch.get_num_threads()
 
     # ---- helpers shared by the threads ------------------------------------------------------
     def _fail(self, exc: BaseException) -> None:
@@ -157,6 +160,7 @@ class Pipeline:
     # ---- upscaling threads -------------------------------------------------------------------
     def _upscale(self, upscaler: Upscaler) -> None:
         try:
+            torch.set_num_threads(self.torch_threads)
             while not self.stop.is_set():
                 try:
                     batch = self.work.get(timeout=_POLL_S)

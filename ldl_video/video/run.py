@@ -7,6 +7,7 @@ import copy
 import errno
 import sys
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LdlError
@@ -51,6 +52,19 @@ def _damage_message(source: Path, report: DecodeReport) -> str:
     return f"{source.name} is damaged: {report.frames} frame(s) recovered ({report.describe()})"
 
 
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to upscale, and how (the command line's options, minus the model)."""
+
+    source: Path
+    target: Path
+    settings: EncodeSettings = field(default_factory=EncodeSettings)
+    batch: int = 1
+    artifact_map: Path | None = None
+    keep_partial: bool = False
+    quiet: bool = False
+
+
 def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> str:
     """Upscale every frame of `source_path` into `target`, carrying all other streams over.
     Returns the output size as 'W×H'. Raises LdlError with a one-line reason."""
@@ -63,50 +77,61 @@ def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> 
         raise LdlError(f"INPUT is a video, so OUTPUT needs a video suffix (.mkv, .mp4, .mov, .webm), not {target.suffix!r}")
     settings = EncodeSettings(getattr(args, "codec", None), getattr(args, "crf", None), getattr(args, "preset", None),
                               getattr(args, "pix_fmt", None))
-    quiet = bool(getattr(args, "quiet", False))
+    job = VideoJob(source_path, target, settings, args.batch, map_path, bool(getattr(args, "keep_partial", False)),
+                   bool(getattr(args, "quiet", False)))
     devices = parse_devices(getattr(args, "device", "auto"))
-    source = VideoSource(source_path)
-    pipeline = None
+    source = VideoSource(source_path)  # a bad input is reported before the model loads
     try:
         upscalers = make_upscalers(args, devices)
+    except BaseException:
+        source.close()
+        raise
+    size, _ = transcode(source, job, upscalers)
+    return f"{size[0]}×{size[1]}"
+
+
+def transcode(source: VideoSource, job: VideoJob, upscalers: list[Upscaler]) -> tuple[tuple[int, int], DecodeReport]:
+    """Stream `source` through the upscalers into `job.target` (and the artifact map); closes
+    `source`. Returns the output (width, height) and the decoder's report."""
+    pipeline = None
+    try:
         out_h, out_w = upscalers[0].output_size(source.height, source.width)
         notes: list[str] = []
         try:
             with ExitStack() as stack:
-                sink_tmp = stack.enter_context(atomic_output(target))
-                sink = VideoSink(sink_tmp, source, (out_w, out_h), settings, notes)
+                sink_tmp = stack.enter_context(atomic_output(job.target))
+                sink = VideoSink(sink_tmp, source, (out_w, out_h), job.settings, notes)
                 stack.callback(sink.close)
                 map_sink = None
-                if map_path is not None:
-                    map_tmp = stack.enter_context(atomic_output(map_path))
+                if job.artifact_map is not None:
+                    map_tmp = stack.enter_context(atomic_output(job.artifact_map))
                     map_sink = VideoSink(map_tmp, source, (out_w, out_h), EncodeSettings(), [], carry=False, gray=True)
                     stack.callback(map_sink.close)
                 for note in notes:
-                    _say(note, quiet)
-                pipeline = Pipeline(source, sink, upscalers, args.batch, map_sink, quiet)
+                    _say(note, job.quiet)
+                pipeline = Pipeline(source, sink, upscalers, job.batch, map_sink, job.quiet)
                 report = pipeline.run()
                 for note in _report_notes(report):
-                    _say(note, quiet)
-                if report.damaged and not getattr(args, "keep_partial", False):
-                    raise LdlError(f"{_damage_message(source_path, report)}; nothing written "
+                    _say(note, job.quiet)
+                if report.damaged and not job.keep_partial:
+                    raise LdlError(f"{_damage_message(job.source, report)}; nothing written "
                                    "(--keep-partial keeps what was recovered)")
                 if report.frames == 0:
-                    raise LdlError(f"no frame of {source_path.name} could be decoded")
+                    raise LdlError(f"no frame of {job.source.name} could be decoded")
                 sink.finish()
                 if map_sink is not None:
                     map_sink.finish()
         except OSError as exc:
             reason = _DISK_ERRORS.get(exc.errno or 0)
             if reason:
-                raise LdlError(f"{reason} while writing {target}; free space or write elsewhere") from None
+                raise LdlError(f"{reason} while writing {job.target}; free space or write elsewhere") from None
             raise
         if report.damaged:
-            raise LdlError(_damage_message(source_path, report) + f"; what was recovered is in {target} (--keep-partial)")
+            raise LdlError(_damage_message(job.source, report) + f"; what was recovered is in {job.target} (--keep-partial)")
     finally:
         if pipeline is None or pipeline.shutdown():
             source.close()
-    w, h = sink.size
-    return f"{w}×{h}"
+    return sink.size, report
 
 
 def _report_notes(report: DecodeReport) -> list[str]:
