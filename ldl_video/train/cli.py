@@ -40,14 +40,14 @@ def train(recipe: str | None, overrides: list[str], resume: bool = False):
 
     from . import state as run_files
     from .config import load_config
-    from .distributed import barrier, cleanup, setup
+    from .distributed import barrier, broadcast_flag, cleanup, setup
     from .loop import Trainer
 
     config = load_config(recipe, overrides)
     world = setup(config.device)
     try:
         run_dir = config.run_dir
-        has_state = run_files.latest_state(run_dir) is not None
+        has_state = broadcast_flag(world, run_files.latest_state(run_dir) is not None)  # rank 0's view decides
         if resume and not has_state and world.main:
             _say(f"--resume: nothing to resume in {run_dir}; starting a new run")
         trainer = Trainer(config, world, resume=resume and has_state, say=_say)  # checks data and weights first

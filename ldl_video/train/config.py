@@ -378,6 +378,8 @@ def _check_data(c: Config, where: str) -> None:
               f"got {d.gt_size}")
     if d.gt_size % c.scale:
         _fail(where, f"data.gt_size must be a multiple of the scale {c.scale}, got {d.gt_size}")
+    if c.init is None and c.generator.arch == "rrdb" and c.scale == 2 and d.gt_size % 4:
+        _fail(where, f"RRDBNet ×2 folds its input by 2, so data.gt_size must be a multiple of 4, got {d.gt_size}")
     if d.batch_size < 1 or d.num_workers < 0 or d.video_step < 1:
         _fail(where, "data.batch_size and data.video_step must be 1 or more, data.num_workers 0 or more")
     _choice(where, "data.normalise", d.normalise, ("range", "percentile"))

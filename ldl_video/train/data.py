@@ -102,7 +102,10 @@ def video_frames(path: Path, step: int) -> list[Source]:
 
 @lru_cache(maxsize=32)
 def _skimage(name: str) -> np.ndarray:
-    import skimage.data
+    try:
+        import skimage.data
+    except ImportError:
+        raise LdlError("the skimage:train / skimage:val sources need scikit-image: pip install scikit-image") from None
 
     image = getattr(skimage.data, name)()
     return image[0] if isinstance(image, tuple) else image
