@@ -1,26 +1,23 @@
-"""One thread runs every model call of every ldl filter in the process.
+"""One model call at a time in the process, on the thread that asks.
 
-VapourSynth asks for frames from its own worker threads. Run straight from them, torch would
-build an OpenMP thread pool per calling thread (pools that spin and fight over the cores) and
-several frames would compete for the same GPU memory at once. Funnelling the calls through one
-thread keeps one warm pool and one model call at a time; the VapourSynth threads meanwhile do
-the cheap work of copying planes in and out, waiting with the GIL released.
+VapourSynth asks for frames from several worker threads at once. Letting each run its own model
+call would split the cores (or the GPU's memory) between frames that each then take longer; a
+lock keeps one call running with all of them, while the other threads copy planes in and out.
+A blocked thread waits without the GIL.
+
+(A single dedicated model thread was tried first: handing every frame to it and back cost
+milliseconds per frame in GIL hand-overs, up to tens of milliseconds on a busy machine.)
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
-_executor: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
+_model_lock = threading.Lock()
 
 
 def run[T](function: Callable[..., T], *args: object) -> T:
-    """function(*args) on the model thread; blocks (without the GIL) until it is done."""
-    global _executor
-    with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vs_ldl-model")
-    return _executor.submit(function, *args).result()
+    """function(*args) once no other model call of this process is running."""
+    with _model_lock:
+        return function(*args)
