@@ -161,14 +161,25 @@ def measure_efficiency(model_name: str, device: str, precision: str, size: tuple
     return Efficiency(model_name, str(upscaler.dtype).replace("torch.", ""), size, len(pictures), batch, bare, piped)
 
 
-def peak_rss_mib(argv: list[str]) -> float:
-    """Peak resident memory of one child process (its own, not the benchmark's)."""
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed: {process.stderr.read().decode()[-400:]}")
-    return usage.ru_maxrss / 1024
+_RUN_AND_REPORT_PEAK = """
+import sys
+from ldl_video.cli import main
+code = main(sys.argv[1:])
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(int(peak.split()[1]) / 1024, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def peak_rss_mib(cli_args: list[str]) -> float:
+    """Peak resident memory of a fresh `ldl-video` process, read by the process itself from
+    /proc/self/status (VmHWM): the kernel's rusage would also count the benchmark's own pages,
+    which the child shares for a moment between fork and exec."""
+    done = subprocess.run([sys.executable, "-c", _RUN_AND_REPORT_PEAK, *cli_args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"ldl-video {' '.join(cli_args)} failed: {done.stderr[-400:]}")
+    return float(done.stderr.strip().splitlines()[-1])
 
 
 def measure_memory(model_name: str, device: str, precision: str, size: tuple[int, int], counts: list[int], batch: int,
@@ -177,9 +188,8 @@ def measure_memory(model_name: str, device: str, precision: str, size: tuple[int
     for count in counts:
         clip = make_clip(work / f"mem-{count}.mp4", *size, count)
         out = work / f"mem-{count}-out.mkv"
-        argv = [sys.executable, "-m", "ldl_video.cli", str(clip), str(out), "-m", model_name, "--device", device,
-                "--precision", precision, "--batch", str(batch), "--quiet", "--overwrite"]
-        rows.append((count, peak_rss_mib(argv)))
+        rows.append((count, peak_rss_mib([str(clip), str(out), "-m", model_name, "--device", device, "--precision", precision,
+                                          "--batch", str(batch), "--quiet", "--overwrite"])))
         print(f"  peak RSS, {count} frames: {rows[-1][1]:.0f} MiB", flush=True)
     return rows
 
@@ -248,7 +258,7 @@ def main() -> int:
     p.add_argument("--models", default=None, help="comma list (default: animevideov3 x2 and x4 and realesrgan-x4plus on CPU; "
                    "animevideov3-x4 and realesrgan-x4plus on GPU)")
     p.add_argument("--size", type=parse_size, default=None, help="input WxH (default 320x180 on CPU, 1280x720 on GPU)")
-    p.add_argument("--frames", type=int, default=None, help="frames per efficiency run (default 24; 6 for RRDB on the CPU)")
+    p.add_argument("--frames", type=int, default=None, help="frames per efficiency run (default 48; 6 for RRDB on the CPU)")
     p.add_argument("--batch", type=int, default=None, help="frames per model call (default 1 on CPU, 4 on GPU)")
     p.add_argument("--repeats", type=int, default=3, help="interleaved bare/pipeline pairs per configuration (default 3)")
     p.add_argument("--codec", default=None, help="video encoder for the pipeline runs (default: the CLI's)")
@@ -285,7 +295,7 @@ def main() -> int:
         if not args.skip_efficiency:
             for model_name in models:
                 slow = "realesrgan" in model_name and not gpu
-                frames = args.frames or (6 if slow else 24)
+                frames = args.frames or (6 if slow else 48)
                 if args.quick:
                     frames = min(frames, 3 if slow else 8)
                 for precision in precisions:

@@ -1,11 +1,12 @@
 """decode -> upscale -> encode as three kinds of threads joined by bounded queues.
 
-The decoder thread demuxes and decodes into batches of RGB frames; one upscaling thread per
-device takes batches as it frees up (so `--device cpu,cpu` or `cuda:0,cuda:1` split the work by
-batch); the calling thread muxes in file order: every passthrough packet and every batch in
-the order the decoder saw them, waiting for a batch's result when it is not back yet. A fixed
-number of batches may be in flight at once, so memory does not grow with the video's length,
-and no batch is lost, repeated or reordered whichever device finishes first.
+The decoder thread demuxes and decodes into batches of planar frames in the source's own pixel
+format. One upscaling thread per device takes batches as it frees up (so `--device cpu,cpu` or
+`cuda:0,cuda:1` split the work by batch), converts them to RGB, upscales and converts back, all
+on its device. The calling thread muxes in file order: every passthrough packet and every batch
+in the order the decoder saw them, waiting for a batch's result when it is not back yet. A
+fixed number of batches may be in flight at once, so memory does not grow with the video's
+length, and no batch is lost, repeated or reordered whichever device finishes first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
@@ -86,15 +86,13 @@ class Pipeline:
     """Run once with `run()`; returns the decoder's report (frames, damage)."""
 
     def __init__(self, source: VideoSource, sink: VideoSink, upscalers: list[Upscaler], batch_size: int,
-                 map_sink: VideoSink | None = None, quiet: bool = False,
-                 on_batch: Callable[[int], None] | None = None) -> None:
+                 map_sink: VideoSink | None = None, quiet: bool = False) -> None:
         self.source, self.sink, self.map_sink = source, sink, map_sink
         self.conversion = Conversion(source.plane_format, sink.plane_format, sink.size,
                                      map_sink.plane_format if map_sink is not None else None)
         self.upscalers = upscalers
         self.batch_size = max(1, batch_size)
         self.quiet = quiet
-        self.on_batch = on_batch
         workers = len(upscalers)
         self.work: queue.Queue[Batch] = queue.Queue(maxsize=2 * workers)
         self.order: queue.Queue[av.Packet | _Slot | _End] = queue.Queue(maxsize=512)
@@ -217,8 +215,6 @@ class Pipeline:
                             self.map_sink.write_frames(result.artifact, result.pts)
                         self.in_flight.release()
                         bar.update(len(result.pts))
-                        if self.on_batch:
-                            self.on_batch(len(result.pts))
                     else:
                         self.sink.write_packet(item)
         finally:

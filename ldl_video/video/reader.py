@@ -1,12 +1,13 @@
 """The input side: open a file, pick its video stream, decode frames to planar arrays and hand
-every other packet on untouched. Damage is counted, not fatal: what decodes is delivered, and `report`
-says afterwards how much was lost."""
+every other packet on untouched. Damage is counted, not fatal: what decodes is delivered, and
+`report` says afterwards how much was lost."""
 
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -37,15 +38,13 @@ class DecodeReport:
     resized: int = 0  # frames at another size than the first, scaled to it
     expected_end: float | None = None  # seconds, from the container's own duration
     decoded_end: float | None = None
-    notes: list[str] = field(default_factory=list)
+    tolerance: float = 0.1  # seconds the video may end early without counting as cut short
 
     @property
     def truncated(self) -> bool:
         if self.expected_end is None or self.decoded_end is None:
             return False
         return self.decoded_end < self.expected_end - self.tolerance
-
-    tolerance: float = 0.1
 
     @property
     def damaged(self) -> bool:
@@ -128,7 +127,6 @@ class VideoSource:
         self.hdr: HdrMetadata = hdr if hdr.master_display or hdr.max_cll else hdr_from_stream(self._coded_side_data())
         self.sample_aspect_ratio = self.video.sample_aspect_ratio or None
         self.display_matrix = self._display_matrix()
-        self.rotation = first.rotation
         self.plane_format = PlaneFormat(self.family, self.tags)
         self._frame_duration = self._guess_frame_duration()
         self.report.expected_end = self._expected_end()
@@ -146,8 +144,6 @@ class VideoSource:
         data = self._coded_side_data().get("display_matrix")
         if not data or len(data) < 36:
             return None
-        import struct
-
         matrix = list(struct.unpack("<9i", bytes(data)[:36]))
         return None if matrix == [65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30] else matrix
 
@@ -181,10 +177,6 @@ class VideoSource:
             start = float((self.video.start_time or 0) * self.time_base)
             return max(1, round((end - start) * float(self.rate)))
         return None
-
-    @property
-    def codec_name(self) -> str:
-        return self.video.codec_context.name
 
     # ---- decoding ---------------------------------------------------------------------------
     def _packets(self) -> Iterator[av.Packet]:
@@ -220,7 +212,7 @@ class VideoSource:
         """Demux until the first frame decodes, keeping the other streams' packets for later."""
         for packet in self._demux:
             if packet.stream is not self.video:
-                if packet.dts is not None:
+                if packet.size:  # empty packets only flush decoders
                     self._pending.append(packet)
                 continue
             frames = self._decode(packet)
@@ -261,7 +253,7 @@ class VideoSource:
             if packet.stream is self.video:
                 for frame in self._decode(packet):
                     yield self._convert(frame)
-            elif packet.dts is not None:
+            elif packet.size:
                 yield packet
         for frame in self._decode(None):  # frames still inside the decoder after a read error are good
             yield self._convert(frame)

@@ -75,7 +75,7 @@ def no_keyframe_start_mkv(media) -> Path:
     cut = media / "no-keyframe-start.mkv"
     with av.open(str(whole)) as source, av.open(str(cut), "w") as out:
         stream = out.add_stream_from_template(source.streams.video[0])
-        packets = [p for p in source.demux(source.streams.video[0]) if p.dts is not None]
+        packets = [p for p in source.demux(source.streams.video[0]) if p.size]
         for packet in packets[4:]:
             packet.stream = stream
             out.mux(packet)
@@ -166,3 +166,20 @@ def long_mkv(media) -> Path:
     """Long enough (600 frames) to be interrupted half-way."""
     return write_clip(media / "long.mkv", Clip(width=64, height=48, frames=600, audio=[("aac", 2, "eng")],
                                                options={"preset": "ultrafast"}))
+
+
+@pytest.fixture(scope="session")
+def attachment_mkv(media) -> Path:
+    """Matroska with an attached font, as anime releases carry for their styled subtitles."""
+    import av
+
+    whole = write_clip(media / "for-attachment.mkv", Clip(frames=3))
+    path = media / "attachment.mkv"
+    with av.open(str(whole)) as source, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        out.add_attachment("font.ttf", "application/x-truetype-font", b"not really a font, but bytes to keep")
+        for packet in source.demux(source.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    return path

@@ -77,3 +77,12 @@ def test_mp4_source_into_other_containers(multitrack_mkv, tmp_path, suffix, copi
     with av.open(str(out)) as result:
         assert [s.codec_context.name for s in result.streams.audio] == ["aac", "opus" if copied == 2 else "aac"]
     assert [text for _, text in subtitle_texts(out)] == ["Hello", "World"]
+
+
+def test_matroska_attachments_are_kept(attachment_mkv, tmp_path):
+    out = tmp_path / "out.mkv"
+    assert upscale(attachment_mkv, out) == 0
+    with av.open(str(out)) as result:
+        attachments = [s for s in result.streams if s.type == "attachment"]
+        assert [(a.metadata.get("filename"), a.mimetype, a.data) for a in attachments] == [
+            ("font.ttf", "application/x-truetype-font", b"not really a font, but bytes to keep")]

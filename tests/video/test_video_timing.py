@@ -67,7 +67,8 @@ def _blue_levels(path) -> list[float]:
     return [float(np.median(f[..., 2])) for f in decoded_rgb(path)]
 
 
-@pytest.mark.parametrize("extra", [["--device", "cpu,cpu", "--batch", "2"], ["--batch", "4"]])
+@pytest.mark.parametrize("extra", [["--device", "cpu,cpu", "--batch", "2"], ["--batch", "4"],
+                                   ["--tile", "24", "--tile-overlap", "4"]])
 def test_frames_keep_their_order(moving_mkv, tmp_path, extra):
     out = tmp_path / "out.mkv"
     assert upscale(moving_mkv, out, *extra) == 0
