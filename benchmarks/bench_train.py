@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from ldl_video.archs.vgg import VGG19Features  # noqa: E402
 from ldl_video.train.config import load_config  # noqa: E402
 from ldl_video.train.data import augment, sample_generator  # noqa: E402
-from ldl_video.train.degradations import Degrader  # noqa: E402
+from ldl_video.train.degradations import Degrader, usm_sharpen  # noqa: E402
 from ldl_video.train.distributed import World  # noqa: E402
 from ldl_video.train.loop import Trainer  # noqa: E402
 from ldl_video.train.validation import VAL_SEED, psnr, ssim  # noqa: E402
@@ -69,11 +69,12 @@ def synthetic_image(seed: int, size: int) -> np.ndarray:
 
 
 class SyntheticHR(Dataset):
-    """In-memory HR images, cropped and flipped the way the training data is."""
+    """In-memory HR images, cropped and flipped the way the training data is. `crop` is the
+    recipe's degradation.source_size when that is larger than the GT patch."""
 
-    def __init__(self, count: int, size: int, gt_size: int, seed: int) -> None:
+    def __init__(self, count: int, size: int, crop: int, seed: int) -> None:
         self.images = [torch.from_numpy(synthetic_image(seed + i, size)).permute(2, 0, 1) for i in range(count)]
-        self.gt_size, self.seed = gt_size, seed
+        self.gt_size, self.seed = crop, seed
 
     def __len__(self) -> int:
         return len(self.images)
@@ -133,7 +134,7 @@ def held_out(count: int, size: int, config, seed: int = 10_000) -> list[tuple[to
     pairs = []
     for i in range(count):
         hr = torch.from_numpy(synthetic_image(seed + i, size)).permute(2, 0, 1).float() / 255
-        pairs.append((hr, degrader(hr[None])[0]))
+        pairs.append((hr, degrader(usm_sharpen(hr[None]))[0]))
     return pairs
 
 
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = [f"Machine: {machine(device)}.", ""]
         if rrdb_suite:
             gt, batch = args.patch or 256, args.batch or 4
-            data = SyntheticHR(16, max(384, gt), gt, seed=1)
+            data = SyntheticHR(16, max(400, gt), max(400, gt), seed=1)  # the recipe degrades 400 px crops
             rrdb = [*base, "generator.arch=rrdb", f"data.gt_size={gt}", f"data.batch_size={batch}"]
             modes = [("fp32 (cuDNN TF32 allowed, torch's default)", ["train.precision=fp32", "train.channels_last=false"], None),
                      ("fp32, TF32 off", ["train.precision=fp32", "train.channels_last=false"], False),
@@ -282,19 +283,20 @@ def main(argv: list[str] | None = None) -> int:
             ft_extra = [*base, "train.precision=bf16", f"data.gt_size={ft_gt}", f"data.batch_size={ft_batch}"]
         else:
             gt, batch = args.patch or 128, args.batch or 2
-            data = SyntheticHR(8, max(256, gt), gt, seed=1)
+            data = SyntheticHR(8, max(400, gt), max(400, gt), seed=1)
             compact = [*base, "generator.arch=srvgg", "generator.num_feat=64", "generator.num_block=16",
                        f"data.gt_size={gt}", f"data.batch_size={batch}", "degradation.queue_size=16"]
             speed = time_steps(recipe(compact), device, iters, args.warmup, data)
             lines += [f"Real-world step on the CPU: SRVGGNetCompact 64 feat × 16 conv (realesr-animevideov3's size), "
-                      f"U-Net discriminator 64, VGG19 perceptual, LDL, batch {batch} × {gt} px, queue 16, fp32; "
+                      f"U-Net discriminator 64, VGG19 perceptual, LDL, batch {batch} × {gt} px cut from 400 px degraded crops, "
+                      f"queue 16, fp32; "
                       f"{iters} timed steps after {args.warmup} warm-up.", "",
                       "| step | it/s | s/it |", "|---|---|---|",
                       f"| real-world, compact generator | {speed:.3f} | {1 / speed:.2f} |"]
             print(f"CPU compact step: {speed:.3f} it/s", flush=True)
             ft_gt, ft_batch = 64, 2
             ft_extra = [*base, "generator.arch=srvgg", f"data.gt_size={ft_gt}", f"data.batch_size={ft_batch}",
-                        "degradation.queue_size=8"]
+                        "degradation.queue_size=8", "degradation.source_size=0"]
         if ft_iters > 0:
             init = pretrained_init(("realesrgan-x4plus", "realesr-animevideov3-x4") if cuda else ("realesr-animevideov3-x4",))
             if not vgg_real:  # without the perceptual anchor, GAN 0.1 against pixel 1e-2 only drifts: train for fidelity
@@ -303,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
             if init:
                 ft_extra.append(f"init={init}")
             pairs = held_out(8, 256 if cuda else 192, recipe([]))
-            result = finetune(ft_extra, device, ft_iters, SyntheticHR(16, 320, ft_gt, seed=100), pairs, folder / "runs")
+            ft_data = SyntheticHR(16, 400, max(ft_gt, 400) if cuda else ft_gt, seed=100)
+            result = finetune(ft_extra, device, ft_iters, ft_data, pairs, folder / "runs")
             lines += finetune_lines(result, vgg_real, ft_gt, ft_batch)
             print(f"fine-tune PSNR {result['before'][0]:.2f} -> {result['after'][0]:.2f} dB", flush=True)
         body = "\n".join([f"## {'GPU' if cuda else 'CPU'}", "", *lines])

@@ -78,6 +78,20 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _run(argv)
+    from .distributed import launched_by_torchrun
+
+    if argv is None and launched_by_torchrun() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Everything is written and the process group is gone. Skipping the interpreter's teardown
+        # avoids a rare abort ("terminate called without an active exception") seen here when a
+        # torchrun worker that decoded PNGs with PyAV exits.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
         train(args.recipe, args.overrides, args.resume)

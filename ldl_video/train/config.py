@@ -75,6 +75,7 @@ class DegradationConfig:
     second: DegradationRound = field(default_factory=_second_round)
     final_sinc_prob: float = 0.8
     queue_size: int = 180  # training-pair pool that mixes batches; 0 turns it off
+    source_size: int = 400  # the HR crop that is degraded; the gt_size crop is cut from it after (0: the crop itself)
 
 
 @dataclass
@@ -340,6 +341,8 @@ def validate(c: Config, where: str = "recipe") -> None:
         _fail(where, f"device is {c.device!r}; use auto, cpu, cuda or cuda:N")
     _check_generator(c, where)
     _check_data(c, where)
+    if c.data.degradation == "realesrgan" and c.degradation.source_size % c.scale:
+        _fail(where, f"degradation.source_size must be a multiple of the scale {c.scale}, got {c.degradation.source_size}")
     if c.data.degradation == "realesrgan" or c.val.degradation == "realesrgan":
         _check_degradation(c.degradation, c.data.batch_size if c.data.degradation == "realesrgan" else 1, where)
     _check_losses(c, where)
@@ -407,6 +410,8 @@ def _check_degradation(deg: DegradationConfig, batch_size: int, where: str) -> N
         _range(where, f"{key}.poisson_scale_range", r.poisson_scale_range, 0.0)
         _range(where, f"{key}.jpeg_range", r.jpeg_range, 1.0, 100.0)
     _probability(where, "degradation.final_sinc_prob", deg.final_sinc_prob)
+    if deg.source_size < 0:
+        _fail(where, f"degradation.source_size must be 0 (degrade the crop itself) or a size in pixels, got {deg.source_size}")
     if deg.queue_size < 0 or (deg.queue_size and deg.queue_size % batch_size):
         _fail(where, f"degradation.queue_size ({deg.queue_size}) must be 0 or a multiple of data.batch_size ({batch_size})")
 

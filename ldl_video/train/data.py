@@ -220,13 +220,16 @@ def augment(tensors: list[torch.Tensor], gen: torch.Generator, flip: bool, rotat
 
 
 class HRDataset(Dataset):
-    """Random gt_size crops of HR sources; LR is made on the training device."""
+    """Random crops of HR sources; LR is made on the training device. Crops are `crop_size`
+    (default gt_size; Real-ESRGAN degrades a larger crop and cuts gt_size out of it after), and an
+    image between gt_size and crop_size is reflect-padded up to it, as Real-ESRGAN does."""
 
     def __init__(self, sources: list[Source], gt_size: int, seed: int, flip: bool = True, rotate: bool = True,
-                 normalise: str = "range", percentiles: tuple[float, float] = (0.1, 99.9)) -> None:
+                 normalise: str = "range", percentiles: tuple[float, float] = (0.1, 99.9), crop_size: int = 0) -> None:
         if not sources:
             raise LdlError("data.hr holds no images")
         self.sources, self.gt_size, self.seed = sources, gt_size, seed
+        self.crop_size = max(crop_size, gt_size)
         self.flip, self.rotate = flip, rotate
         self.normalise, self.percentiles = normalise, tuple(percentiles)
         self.frames = FrameReader()
@@ -244,9 +247,13 @@ class HRDataset(Dataset):
         image = read_source(source, self.frames)
         check_size(source, image.shape[:2], self.gt_size)
         gen = sample_generator(self.seed, epoch, index)
-        top, left = _corner(image.shape[:2], self.gt_size, gen)
         levels = percentile_levels(image, self.percentiles) if self.normalise == "percentile" else None  # whole image
-        crop = image[top : top + self.gt_size, left : left + self.gt_size]
+        size = self.crop_size
+        pad_h, pad_w = max(0, size - image.shape[0]), max(0, size - image.shape[1])
+        if pad_h or pad_w:
+            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+        top, left = _corner(image.shape[:2], size, gen)
+        crop = image[top : top + size, left : left + size]
         (gt,) = augment([to_rgb_float(crop, self.normalise, self.percentiles, levels)], gen, self.flip, self.rotate)
         return {"gt": gt}
 

@@ -55,8 +55,13 @@ def setup(device: str) -> World:
 
 
 def cleanup(world: World) -> None:
+    """Leave the group together: a process that tears down gloo while another is still in its last
+    collective can abort."""
     if world.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def barrier(world: World) -> None:

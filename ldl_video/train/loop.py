@@ -117,7 +117,8 @@ class Trainer:
             sources = find_sources(d.hr, d.video_step, allow_video=False)
             self.dataset = PairedDataset(sources, d.lr, d.hr, c.scale, d.gt_size, c.seed, **options)
         else:
-            self.dataset = HRDataset(find_sources(d.hr, d.video_step), d.gt_size, c.seed, **options)
+            source_size = c.degradation.source_size if d.degradation == "realesrgan" else 0
+            self.dataset = HRDataset(find_sources(d.hr, d.video_step), d.gt_size, c.seed, crop_size=source_size, **options)
         self.sampler = ResumableSampler(len(self.dataset), w.size, w.rank, c.seed, d.batch_size)
         if self.sampler.batches_per_epoch < 1:
             raise LdlError(f"data.hr gives {len(self.dataset)} images, fewer than data.batch_size ({d.batch_size}) × "
@@ -141,12 +142,29 @@ class Trainer:
         if "lq" in batch:
             lq = batch["lq"].to(self.device, non_blocking=True)
         elif self.degrader is not None:
-            lq, gt = self.queue(self.degrader(gt), gt, self.degrader.params)
+            lo = self.config.losses
+            sharpened = usm_sharpen(gt, lo.usm_weight, lo.usm_radius, lo.usm_threshold)
+            lq = self.degrader(sharpened)  # as Real-ESRGAN: the degradation starts from the sharpened GT
+            lq, gt = self._paired_crop(lq, gt)
+            lq, gt = self.queue(lq, gt, self.degrader.params)
         else:
             lq = bicubic_lr(gt, self.config.scale)
         if self.channels_last:
             gt, lq = gt.contiguous(memory_format=torch.channels_last), lq.contiguous(memory_format=torch.channels_last)
         return lq, gt
+
+    def _paired_crop(self, lq: torch.Tensor, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gt_size crop (and its LR) out of a larger degraded source crop, one place per batch."""
+        size, s = self.config.data.gt_size, self.config.scale
+        if gt.shape[-1] == size and gt.shape[-2] == size:
+            return lq, gt
+        small = size // s
+        gen = self.degrader.params
+        top = int(torch.randint(lq.shape[-2] - small + 1, (), generator=gen))
+        left = int(torch.randint(lq.shape[-1] - small + 1, (), generator=gen))
+        lq = lq[..., top : top + small, left : left + small]
+        gt = gt[..., top * s : (top + small) * s, left * s : (left + small) * s]
+        return lq.contiguous(), gt.contiguous()
 
     def _set_lr(self) -> None:
         o = self.config.optim

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from .config import Config
 from .data import validation_images
-from .degradations import Degrader, bicubic_lr
+from .degradations import Degrader, bicubic_lr, usm_sharpen
 
 VAL_SEED = 2_147_483_647  # validation LR is the same in every run of a recipe
 
@@ -75,10 +75,13 @@ class Validator:
         self.images = validation_images(v.hr, v.lr, config.scale, v.crop, v.max_images, size_multiple,
                                         config.data.normalise, config.data.percentiles)
         degrader = Degrader(config.degradation, config.scale, torch.device("cpu"), VAL_SEED)
+        lo = config.losses
         self.pairs = []
         for name, hr, lr in self.images:
-            if lr is None:
-                lr = degrader(hr[None])[0] if v.degradation == "realesrgan" else bicubic_lr(hr[None], config.scale)[0]
+            if lr is None and v.degradation == "realesrgan":  # from the sharpened HR, as in training
+                lr = degrader(usm_sharpen(hr[None], lo.usm_weight, lo.usm_radius, lo.usm_threshold))[0]
+            elif lr is None:
+                lr = bicubic_lr(hr[None], config.scale)[0]
             self.pairs.append((name, hr, lr))
         self.lpips = lpips_metric()
         self.save_images = v.save_images

@@ -11,7 +11,7 @@ import pytest
 TINY = [
     "device=cpu", "train.threads=1", "generator.arch=srvgg", "generator.num_feat=8", "generator.num_block=2",
     "discriminator.num_feat=8", "data.gt_size=32", "data.batch_size=2", "data.num_workers=0",
-    "degradation.queue_size=4", "losses.perceptual=0", "train.log_every=1", "val.hr=[]",
+    "degradation.queue_size=4", "degradation.source_size=48", "losses.perceptual=0", "train.log_every=1", "val.hr=[]",
 ]
 
 SMOKE = str(Path(__file__).resolve().parents[2] / "training" / "smoke.yaml")
