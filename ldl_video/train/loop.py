@@ -273,7 +273,15 @@ class Trainer:
         if self.world.main and self.log is None:
             self.log = RunLog(c.run_dir)
         self._announce()
-        self._install_signal_handlers()
+        previous = self._install_signal_handlers()
+        try:
+            return self._run(total)
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _run(self, total: int) -> Path:
+        c = self.config
         started, start_iter = time.perf_counter(), self.iteration
         last_log = (started, self.iteration)
         saved_at = -1
@@ -309,18 +317,21 @@ class Trainer:
         if self.batches_done >= self.sampler.batches_per_epoch:
             self.epoch, self.batches_done = self.epoch + 1, 0
 
-    def _install_signal_handlers(self) -> None:
+    def _install_signal_handlers(self) -> dict:
+        """Ctrl-C / SIGTERM: finish the step, save, stop. Returns the handlers to put back."""
         def request_stop(signum, frame):
             if self.stop_requested:
                 raise KeyboardInterrupt
             self.stop_requested = True
             self.say("stopping after this iteration and saving the state (press again to quit at once)")
 
+        previous = {}
         try:
-            signal.signal(signal.SIGINT, request_stop)
-            signal.signal(signal.SIGTERM, request_stop)
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                previous[signum] = signal.signal(signum, request_stop)
         except ValueError:  # not the main thread (e.g. called from a worker thread): no handlers
             pass
+        return previous
 
     def _announce(self) -> None:
         c, w = self.config, self.world

@@ -117,3 +117,27 @@ def test_non_finite_losses_are_skipped_then_stop(tmp_path, capsys):
     assert err.count("step skipped") == 3
     last = err.strip().splitlines()[-1]
     assert "3 non-finite losses in a row" in last and "optim.lr_g" in last
+
+
+def test_ctrl_c_saves_the_state_and_resume_continues(tmp_path, image_folder):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "ldl_video.train", SMOKE]
+    for o in tiny(tmp_path, "stop", f"data.hr={image_folder}", "train.iterations=100000", "train.save_every=100000"):
+        args += ["--set", o]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    for line in proc.stderr:
+        if "iter 3/" in line:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130
+    assert "stopped at iteration" in rest and "--resume" in rest
+    states = list((tmp_path / "runs" / "stop" / "training_states").iterdir())
+    assert len(states) == 1 and int(states[0].stem) >= 3
+    resumed = main([SMOKE, "--resume", *[a for o in tiny(tmp_path, "stop", f"data.hr={image_folder}",
+                                                         f"train.iterations={int(states[0].stem) + 1}") for a in ("--set", o)]])
+    assert resumed == 0
