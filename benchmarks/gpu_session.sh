@@ -42,7 +42,7 @@ LDL_MODEL_DIR="$SPEED_MODELS" timeout 150 python3 benchmarks/bench_engine.py --d
 
 step "video pipeline"
 LDL_MODEL_DIR="$SPEED_MODELS" timeout 150 python3 benchmarks/bench_video.py --device cuda --precision fp16,bf16 --batch 4 \
-  --repeats 2 --skip-memory --output "$OUT/video-gpu.md"
+  --preset ultrafast --repeats 2 --skip-memory --output "$OUT/video-gpu.md"
 
 step "training step and fine-tune"
 timeout 170 python3 benchmarks/bench_train.py --device cuda && cp benchmarks/results/train.md "$OUT/train.md"
