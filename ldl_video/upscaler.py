@@ -130,6 +130,8 @@ class Upscaler:
             raise LdlError(f"unsupported pixel type {batch.dtype}; use uint8, uint16 or float32 in [0, 1]")
         if batch.dtype == np.uint16:  # torch has no uint16 arithmetic on every device
             batch = batch.astype(np.int32)
+        elif not batch.flags.writeable:  # torch wants to own writable memory (e.g. Pillow's arrays)
+            batch = batch.copy()
         tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(device, non_blocking=True).permute(0, 3, 1, 2)
         return tensor.float().div_(scale) if scale != 1.0 else tensor.float()
 
