@@ -150,7 +150,11 @@ def measure_efficiency(model_name: str, device: str, precision: str, size: tuple
     clip = make_clip(work / f"clip-{width}x{height}-{frames}.mp4", width, height, frames)
     pictures = decoded_frames(clip)
     upscaler = Upscaler(load_model(model_name), device=device, precision=precision, batch_size=batch)
-    upscaler.upscale(np.stack(pictures[:batch]))  # warm-up: kernels, allocator, thread pools
+    # Warm-up, discarded: kernels, allocator, thread pools, encoder libraries (the first pair
+    # otherwise favours whichever side runs second).
+    warm = make_clip(work / f"warm-{width}x{height}.mp4", width, height, max(2 * batch, 4))
+    bare_run(upscaler, decoded_frames(warm), batch)
+    pipeline_run(upscaler, warm, work / "warm-out.mkv", batch, settings)
     bare, piped = [], []
     for _ in range(repeats):
         bare.append(bare_run(upscaler, pictures, batch))

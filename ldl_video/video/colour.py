@@ -9,6 +9,7 @@ tags; pixels are not converted between them.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 
@@ -128,6 +129,23 @@ class HdrMetadata:
 
     master_display: str | None = None  # "G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)"
     max_cll: str | None = None  # "MaxCLL,MaxFALL"
+
+    def __bool__(self) -> bool:
+        return bool(self.master_display or self.max_cll)
+
+    def svtav1_params(self) -> list[str]:
+        """The same for SVT-AV1, which takes chromaticity as fractions and luminance in cd/m²."""
+        params = []
+        if self.master_display:
+            n = [int(v) for v in re.findall(r"\d+", self.master_display)]  # G, B, R, WP (x, y), L (max, min)
+
+            def xy(i: int) -> str:
+                return f"({n[i] / 50000:.5f},{n[i + 1] / 50000:.5f})"
+
+            params.append(f"mastering-display=G{xy(0)}B{xy(2)}R{xy(4)}WP{xy(6)}L({n[8] / 10000:g},{n[9] / 10000:g})")
+        if self.max_cll:
+            params.append(f"content-light={self.max_cll}")
+        return params
 
     def x265_params(self) -> list[str]:
         params = []

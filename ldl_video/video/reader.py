@@ -124,7 +124,7 @@ class VideoSource:
         self.source_tags = ColourTags(first.colorspace, first.color_range, first.color_primaries, first.color_trc)
         self.tags = effective_tags(self.source_tags, self.family, self.width, self.height)
         hdr = hdr_from_frame(first)
-        self.hdr: HdrMetadata = hdr if hdr.master_display or hdr.max_cll else hdr_from_stream(self._coded_side_data())
+        self.hdr: HdrMetadata = hdr if hdr else hdr_from_stream(self._coded_side_data())
         self.sample_aspect_ratio = self.video.sample_aspect_ratio or None
         self.display_matrix = self._display_matrix()
         self.plane_format = PlaneFormat(self.family, self.tags)

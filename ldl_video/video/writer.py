@@ -4,6 +4,7 @@ metadata. A second, video-only sink writes the artifact-map video."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,13 +12,14 @@ import av
 import numpy as np
 
 from ..errors import LdlError
-from .colour import ColourTags, PixelFamily, choose_pix_fmt, output_tags, pixel_family
+from .colour import ColourTags, HdrMetadata, PixelFamily, choose_pix_fmt, output_tags, pixel_family
 from .convert import PlaneFormat, write_frame
 from .reader import VideoSource
 from .streams import copy_stream_info, plan_streams
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "medium"
+HDR_ENCODERS = ("libx265", "libsvtav1")  # those that take mastering-display and content-light metadata
 _STALE_GLOBAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
 
 
@@ -64,7 +66,7 @@ def default_codec(container: av.container.OutputContainer, depth: int) -> str:
 
 
 def choose_encoder(container: av.container.OutputContainer, source_family: PixelFamily, settings: EncodeSettings,
-                   hdr_params: list[str]) -> Encoder:
+                   hdr: HdrMetadata) -> Encoder:
     codec = settings.codec or default_codec(container, source_family.depth)
     try:
         described = av.Codec(codec, "w")
@@ -96,8 +98,13 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
     if codec == "libvpx-vp9":
         options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
     if codec == "libx265":
-        options["x265-params"] = ":".join(["log-level=error", *hdr_params])
+        options["x265-params"] = ":".join(["log-level=error", *hdr.x265_params()])
+    if codec == "libsvtav1":
+        os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints its set-up to stderr
+        if hdr:
+            options["svtav1-params"] = ":".join(hdr.svtav1_params())
     return Encoder(codec, pix_fmt, options)
+
 
 
 def even_size(width: int, height: int, family: PixelFamily) -> tuple[int, int]:
@@ -122,7 +129,7 @@ class VideoSink:
                carry: bool, gray: bool) -> None:
         out = self.container
         family = PixelFamily("yuv", "420", 8, False) if gray else source.family
-        hdr = [] if gray else source.hdr.x265_params()
+        hdr = HdrMetadata() if gray else source.hdr
         encoder = choose_encoder(out, family, settings if not gray else EncodeSettings(), hdr)
         self.encoder = encoder
         self.family = pixel_family(encoder.pix_fmt)
@@ -130,10 +137,12 @@ class VideoSink:
         if (width, height) != size:
             notes.append(f"{encoder.pix_fmt} needs even sizes: output cropped from {size[0]}×{size[1]} to {width}×{height}")
         self.size = (width, height)
-        self.tags: ColourTags = output_tags(source.tags, self.family, *size)
+        # A map is not a picture of the scene: plain BT.709, whatever the source's gamut and transfer.
+        self.tags: ColourTags = ColourTags(1, 1, 1, 1) if gray else output_tags(source.tags, self.family, *size)
         self.plane_format = PlaneFormat(self.family, self.tags)
-        if hdr and encoder.codec != "libx265":
-            notes.append(f"HDR mastering metadata is written only by libx265; {encoder.codec} keeps the colour tags alone")
+        if hdr and encoder.codec not in HDR_ENCODERS:
+            notes.append(f"HDR mastering metadata is written only by {' and '.join(HDR_ENCODERS)}; "
+                         f"{encoder.codec} keeps the colour tags alone")
         rate = source.rate or 25
         stream = out.add_stream(encoder.codec, rate=rate, options=encoder.options)
         stream.width, stream.height, stream.pix_fmt = width, height, encoder.pix_fmt

@@ -58,12 +58,14 @@ def test_full_range_is_kept(full_range_mkv, tmp_path):
     assert_patch(out)
 
 
-def test_ten_bit_hdr10_stays_ten_bit_hdr10(hdr10_mkv, tmp_path):
-    out = tmp_path / "out.mkv"
+@pytest.mark.parametrize(("suffix", "codec"), [(".mkv", "hevc"), (".webm", "av1")])
+def test_ten_bit_hdr10_stays_ten_bit_hdr10(hdr10_mkv, tmp_path, capfd, suffix, codec):
+    out = tmp_path / f"out{suffix}"
     assert upscale(hdr10_mkv, out) == 0
+    assert capfd.readouterr().err == ""  # x265 and SVT-AV1 print their set-up unless told not to
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
-        assert stream.codec_context.name == "hevc"
+        assert stream.codec_context.codec.canonical_name == codec
         frame = next(container.decode(stream))
         assert frame.format.name == "yuv420p10le"
         master = parse_mastering_display(bytes(frame.side_data[Type.MASTERING_DISPLAY_METADATA]))
