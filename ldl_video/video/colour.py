@@ -17,13 +17,10 @@ import av
 
 # AVColorSpace values (libavutil/pixfmt.h), and (Kr, Kb) of those that are a plain
 # luma/colour-difference matrix (BT.2020 constant-luminance is read as its non-constant twin).
-MATRIX_RGB, MATRIX_BT709, MATRIX_UNSPECIFIED, MATRIX_BT601 = 0, 1, 2, 6
+MATRIX_RGB, MATRIX_BT709, MATRIX_BT601 = 0, 1, 6
 LUMA_WEIGHTS = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 5: (0.299, 0.114), 6: (0.299, 0.114), 7: (0.212, 0.087),
                 9: (0.2627, 0.0593), 10: (0.2627, 0.0593)}
-MATRIX_NAMES = {0: "rgb", 1: "bt709", 2: "unspecified", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
-                8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 14: "ictcp"}
-RANGE_UNSPECIFIED, RANGE_LIMITED, RANGE_FULL = 0, 1, 2
-RANGE_NAMES = {0: "unspecified", 1: "tv", 2: "pc"}
+RANGE_LIMITED, RANGE_FULL = 1, 2
 
 
 @dataclass(frozen=True)
@@ -59,11 +56,13 @@ def pixel_family(pix_fmt: str) -> PixelFamily:
     return PixelFamily("yuv", chroma, depth, alpha)
 
 
-def family_format(family: PixelFamily, depth: int) -> str:
-    """The planar pixel format name of a family at a bit depth, e.g. yuv420p10le."""
-    suffix = "" if depth == 8 else f"{depth}le"
+def planar_name(family: PixelFamily) -> str:
+    """The planar pixel format of a family (alpha dropped), e.g. yuv420p10le, gray, gbrp12le."""
+    suffix = "" if family.depth == 8 else f"{family.depth}le"
     if family.kind == "gray":
-        return "gray" if depth == 8 else f"gray{depth}le"
+        return f"gray{suffix}"
+    if family.kind == "rgb":
+        return f"gbrp{suffix}"
     return f"yuv{family.chroma}p{suffix}"
 
 
@@ -76,7 +75,7 @@ def choose_pix_fmt(source: PixelFamily, supported: list[str]) -> str:
     above = [d for d in depths if d > wanted.depth]
     for family in (wanted, PixelFamily("yuv", "420", wanted.depth, False)):
         for depth in below + above:
-            name = family_format(family, depth)
+            name = planar_name(PixelFamily(family.kind, family.chroma, depth, False))
             if name in supported:
                 return name
     return supported[0]
@@ -91,9 +90,6 @@ class ColourTags:
     range: int
     primaries: int
     transfer: int
-
-    def describe(self) -> str:
-        return f"matrix {MATRIX_NAMES.get(self.matrix, self.matrix)}, range {RANGE_NAMES.get(self.range, self.range)}"
 
 
 def guess_matrix(width: int, height: int) -> int:

@@ -17,19 +17,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .colour import LUMA_WEIGHTS, RANGE_FULL, ColourTags, PixelFamily
+from .colour import LUMA_WEIGHTS, RANGE_FULL, ColourTags, PixelFamily, planar_name
 
 _SUBSAMPLING = {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1), "410": (4, 4), "": (1, 1)}
-
-
-def planar_name(family: PixelFamily) -> str:
-    """The planar pixel format frames of this family travel in (alpha dropped)."""
-    suffix = "" if family.depth == 8 else f"{family.depth}le"
-    if family.kind == "gray":
-        return f"gray{suffix}"
-    if family.kind == "rgb":
-        return f"gbrp{suffix}"
-    return f"yuv{family.chroma}p{suffix}"
 
 
 @dataclass(frozen=True)

@@ -155,6 +155,8 @@ class VideoSink:
             context.sample_aspect_ratio = source.sample_aspect_ratio
         if source.display_matrix:
             stream.set_display_matrix(source.display_matrix)
+        if encoder.codec == "libx265" and out.format.name in ("mp4", "mov"):
+            context.codec_tag = "hvc1"  # the tag Apple's players need; FFmpeg's default hev1 they refuse
         copy_stream_info(source.video, stream)
         self.video = stream
         self.handlers = {}
