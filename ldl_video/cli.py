@@ -79,7 +79,8 @@ def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
     upscaler = _upscaler(args, args.device)
     result = upscaler.upscale(image)
     if args.artifact_map:
-        weights = blind_artifact_map(upscaler, upscaler.to_tensor(image[None]))
+        # the result itself (as saved) stands in for the network's output: the model runs once
+        weights = blind_artifact_map(upscaler, upscaler.to_tensor(image[None]), sr=upscaler.to_tensor(result[None]))
         with atomic_output(Path(args.artifact_map)) as tmp:
             write_image(tmp, to_display(weights)[0, 0].numpy())
     with atomic_output(target) as tmp:

@@ -74,10 +74,11 @@ def upscale_batch(upscaler: Upscaler, planes: list[np.ndarray], conversion: Conv
     device = torch.device("cpu") if upscaler.tile else upscaler.device
     rgb = planes_to_rgb(planes, conversion.source, device)
     width, height = conversion.size
-    out = upscaler.upscale_tensor(rgb)[..., :height, :width]
+    full = upscaler.upscale_tensor(rgb)
+    out = full[..., :height, :width]
     artifact = None
-    if conversion.artifact is not None:
-        weights = to_display(blind_artifact_map(upscaler, rgb))[..., :height, :width]
+    if conversion.artifact is not None:  # the map reuses the result: the model runs once
+        weights = to_display(blind_artifact_map(upscaler, rgb, sr=full))[..., :height, :width]
         artifact = rgb_to_planes(weights.expand(-1, 3, -1, -1), conversion.artifact)
     return rgb_to_planes(out, conversion.output), artifact
 
