@@ -4,12 +4,11 @@ and nothing left at OUTPUT (set LDL_DEBUG=1 for tracebacks)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from .errors import LdlError
+from .errors import LdlError, report_errors
 
 PROG = "ldl-video"
 
@@ -118,22 +117,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    try:
-        if argv[:1] == ["models"]:
-            return list_models()
-        return run(build_parser().parse_args(argv))
-    except LdlError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no output written", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if os.environ.get("LDL_DEBUG") == "1":
-            raise
-        message = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"{PROG}: error: {type(exc).__name__}: {message} (LDL_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 1
+    if argv[:1] == ["models"]:
+        return report_errors(PROG, list_models, "interrupted")
+    return report_errors(PROG, lambda: run(build_parser().parse_args(argv)), "interrupted; no output written")
 
 
 if __name__ == "__main__":

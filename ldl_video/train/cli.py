@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from ..errors import LdlError
+from ..errors import report_errors
 
 PROG = "ldl-train"
 
@@ -68,15 +68,6 @@ def train(recipe: str | None, overrides: list[str], resume: bool = False):
         cleanup(world)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc)
-    # an LdlError raised in a DataLoader worker comes back wrapped with the worker's traceback
-    marker = "LdlError: "
-    if marker in text:
-        return text.rsplit(marker, 1)[1].strip().splitlines()[0]
-    return text.splitlines()[0] if text else ""
-
-
 def main(argv: list[str] | None = None) -> int:
     code = _run(argv)
     from .distributed import launched_by_torchrun
@@ -93,23 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    try:
+
+    def action() -> int:
         train(args.recipe, args.overrides, args.resume)
         return 0
-    except LdlError as exc:
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; continue from the last saved state with --resume", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if os.environ.get("LDL_DEBUG") == "1":
-            raise
-        if "LdlError: " in str(exc):
-            print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
-        else:
-            print(f"{PROG}: error: {type(exc).__name__}: {_one_line(exc)} (LDL_DEBUG=1 shows the traceback)", file=sys.stderr)
-        return 1
+
+    return report_errors(PROG, action, "interrupted; continue from the last saved state with --resume")
 
 
 if __name__ == "__main__":
