@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["engine.md", "engine-gpu.md", "gpu-checks.md", "video.md", "vapoursynth.md", "napari.md", "train.md"]
+ORDER = ["engine.md", "engine-gpu.md", "engine-gpu-2.md", "gpu-checks.md", "video.md", "vapoursynth.md", "napari.md", "train.md"]
 
 
 def main() -> None:
