@@ -86,6 +86,9 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
     private = _private_options(codec)
     options: dict[str, str] = {}
     if "crf" in private:
+        top = 51 if codec in ("libx264", "libx265") else 63  # x264/x265 clamp silently above 51
+        if settings.crf is not None and not 0 <= settings.crf <= top:
+            raise LdlError(f"--crf {settings.crf} is out of range for {codec}; use 0 to {top} (lower is better)")
         options["crf"] = str(DEFAULT_CRF if settings.crf is None else settings.crf)
     elif settings.crf is not None:
         raise LdlError(f"{codec} has no CRF setting; leave out --crf")

@@ -70,6 +70,7 @@ def test_existing_output_is_refused_without_overwrite(capsys, tmp_path, moving_m
 @pytest.mark.parametrize(("args", "words"), [
     (["--pix-fmt", "rgb565"], ["cannot encode --pix-fmt rgb565"]),
     (["--codec", "ffv1", "--crf", "20"], ["no CRF"]),
+    (["--crf", "99"], ["--crf 99 is out of range for libx264", "0 to 51"]),
     (["--codec", "nonsense"], ["unknown video encoder"]),
     (["--codec", "aac"], ["audio encoder"]),
 ])
