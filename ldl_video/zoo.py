@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import torch
+
 from .checkpoints import load_checkpoint, model_from_state_dict, read_state_dict
 from .errors import LdlError
 from .model import SRModel
@@ -33,6 +35,7 @@ class ZooEntry:
     shrink: float = 1.0  # a bicubic shrink after the network (animevideov3 ×2, ×3)
     filename: str | None = None  # a user-supplied official file
     kernel: str | None = None  # classical resampling
+    blocks: int = 23  # RRDBNet depth of the converted ncnn graph
 
     @property
     def source(self) -> str:
@@ -51,7 +54,8 @@ ZOO: dict[str, ZooEntry] = {
     e.name: e
     for e in (
         ZooEntry("realesrgan-x4plus", "RRDBNet", 4, "Real-ESRGAN, general photos (23 RRDB blocks)", ncnn="realesrgan-x4plus"),
-        ZooEntry("realesrgan-x4plus-anime", "RRDBNet", 4, "Real-ESRGAN, anime images (6 blocks)", ncnn="realesrgan-x4plus-anime"),
+        ZooEntry("realesrgan-x4plus-anime", "RRDBNet", 4, "Real-ESRGAN, anime images (6 blocks)", ncnn="realesrgan-x4plus-anime",
+                 blocks=6),
         ZooEntry("realesr-animevideov3-x2", "SRVGGNetCompact", 2, "compact, anime video; ×4 net then bicubic ×0.5",
                  ncnn="realesr-animevideov3-x4", shrink=0.5),
         ZooEntry("realesr-animevideov3-x3", "SRVGGNetCompact", 3, "compact, anime video; ×4 net then bicubic ×0.75",
@@ -135,11 +139,12 @@ def _convert_ncnn(entry: ZooEntry) -> Path:
     return cached
 
 
-def _empty_network(entry: ZooEntry):
+def _empty_network(entry: ZooEntry) -> torch.nn.Module:
+    """The network whose state-dict order the ncnn graph's weights follow."""
     from .archs import RRDBNet, SRVGGNetCompact
 
     if entry.arch == "RRDBNet":
-        return RRDBNet(num_block=6 if "anime" in entry.ncnn else 23)
+        return RRDBNet(num_block=entry.blocks)
     return SRVGGNetCompact(num_feat=64, num_conv=16, upscale=4, act_type="prelu")
 
 
