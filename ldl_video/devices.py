@@ -20,7 +20,7 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
         return torch.device("cpu")
     if text == "cuda" or text.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise LdlError(f"device {text} asked for but no CUDA GPU is usable here; use --device cpu or auto")
+            raise LdlError(f"device {text} asked for but no CUDA GPU is usable here; use device cpu or auto")
         index = int(text.split(":", 1)[1]) if ":" in text and text.split(":", 1)[1].isdigit() else 0
         if ":" in text and not text.split(":", 1)[1].isdigit():
             raise LdlError(f"bad device {spec!r}; write cuda:N with N a GPU index")
@@ -45,9 +45,9 @@ def resolve_precision(
     if text not in PRECISIONS:
         raise LdlError(f"unknown precision {spec!r}; use auto, fp32, fp16 or bf16")
     if text == "fp16" and device.type == "cpu":
-        raise LdlError("fp16 needs a CUDA device; on the CPU use --precision fp32 or bf16")
+        raise LdlError("fp16 needs a CUDA device; on the CPU use precision fp32 or bf16")
     if text == "fp16" and not supports_fp16:
-        raise LdlError("this network is unstable in fp16; use --precision bf16 or fp32")
+        raise LdlError("this network is unstable in fp16; use precision bf16 or fp32")
     if text == "bf16" and not supports_bf16:
-        raise LdlError("this network does not run in bf16; use --precision fp16 or fp32")
+        raise LdlError("this network does not run in bf16; use precision fp16 or fp32")
     return PRECISIONS[text]
