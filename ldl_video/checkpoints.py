@@ -18,6 +18,7 @@ from torch import nn
 
 from .archs import MSRResNet, RRDBNet, SRVGGNetCompact
 from .errors import LdlError
+from .files import atomic_output
 from .model import SRModel
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt")
@@ -178,12 +179,11 @@ def save_checkpoint(model: SRModel | nn.Module, path: str | Path, key: str = "pa
         state = model.state_dict()
     state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save_file
+    with atomic_output(path) as tmp:  # nothing half-written under the final name, no leftovers
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save_file
 
-        save_file(state, str(tmp))
-    else:
-        torch.save({key: state}, tmp)
-    tmp.replace(path)
+            save_file(state, str(tmp))
+        else:
+            torch.save({key: state}, tmp)
     return path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from .errors import LdlError, report_errors
@@ -72,20 +73,24 @@ def _upscaler(args: argparse.Namespace, device: str):
 def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
     from .artifacts import blind_artifact_map, to_display
     from .files import atomic_output
-    from .images import read_image, write_image
+    from .images import check_image_size, read_image, write_image
 
     if "," in args.device:
         raise LdlError(f"--device {args.device}: a device list splits the frames of a video; an image takes one device")
     image = read_image(source)
     upscaler = _upscaler(args, args.device)
+    out_h, out_w = upscaler.output_size(*image.shape[:2])
+    for path in filter(None, (target, args.artifact_map)):
+        check_image_size(path, out_h, out_w)  # before the model runs, not after
     result = upscaler.upscale(image)
-    if args.artifact_map:
-        # the result itself (as saved) stands in for the network's output: the model runs once
-        weights = blind_artifact_map(upscaler, upscaler.to_tensor(image[None]), sr=upscaler.to_tensor(result[None]))
-        with atomic_output(Path(args.artifact_map)) as tmp:
-            write_image(tmp, to_display(weights)[0, 0].numpy())
-    with atomic_output(target) as tmp:
+    map_path = Path(args.artifact_map) if args.artifact_map else None
+    # Both files are written under temporary names and renamed only when both are complete.
+    with atomic_output(target) as tmp, (atomic_output(map_path) if map_path else nullcontext()) as map_tmp:
         write_image(tmp, result)
+        if map_tmp is not None:
+            # the result itself (as saved) stands in for the network's output: the model runs once
+            weights = blind_artifact_map(upscaler, upscaler.to_tensor(image[None]), sr=upscaler.to_tensor(result[None]))
+            write_image(map_tmp, to_display(weights)[0, 0].numpy())
     return f"{result.shape[1]}×{result.shape[0]}"
 
 
@@ -100,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
         raise LdlError("OUTPUT is the same file as INPUT; write to a new file (the source is never touched)")
     check_output(target, args.overwrite)
     if args.artifact_map:
-        check_output(Path(args.artifact_map), args.overwrite)
+        map_path = Path(args.artifact_map)
+        if map_path.resolve() in (source.resolve(), target.resolve()):
+            raise LdlError("--artifact-map needs a file of its own, not INPUT or OUTPUT")
+        if is_image(source) and not is_image(map_path):
+            raise LdlError(f"INPUT is an image, so --artifact-map needs an image suffix (.png, .tif), not {map_path.suffix!r}")
+        check_output(map_path, args.overwrite)
     if args.tile < 0 or args.tile_overlap < 0 or args.batch < 1:
         raise LdlError("--tile and --tile-overlap must be 0 or more, --batch 1 or more")
     start = time.perf_counter()

@@ -26,6 +26,17 @@ _PNG_ENCODE = {
 }
 
 
+_MAX_SIDE = {".webp": 16383, ".jpg": 65535, ".jpeg": 65535}
+
+
+def check_image_size(path: str | Path, height: int, width: int) -> None:
+    """Refuse, before any work, a result the output format cannot hold."""
+    limit = _MAX_SIDE.get(Path(path).suffix.lower())
+    if limit and max(height, width) > limit:
+        raise LdlError(f"{path}: a {width}×{height} result exceeds the {Path(path).suffix} limit of {limit} pixels a side; "
+                       "write .png or .tif")
+
+
 def is_image(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
@@ -77,9 +88,10 @@ def _read_tiff(path: Path) -> np.ndarray:
 
 
 def _read_pillow(path: Path) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
-    with Image.open(path) as image:
+    with Image.open(path) as opened:
+        image = ImageOps.exif_transpose(opened)  # phone photos: pixels as the viewer shows them
         mode = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA", "I;16": "I;16"}.get(image.mode)
         if mode is None:
             image = image.convert("RGBA" if "A" in image.getbands() else "RGB")

@@ -118,7 +118,7 @@ class Upscaler:
         # are converted there; tiled, the frame stays on the host and only windows travel.
         staging = torch.device("cpu") if self.tile else self.device
         outputs = [self.upscale_tensor(self.to_tensor(chunk, staging), progress) for chunk in self._chunks(batch)]
-        result = self.from_tensor(torch.cat(outputs), array.dtype)
+        result = self.from_tensor(torch.cat(outputs), array.dtype.newbyteorder("="))  # native byte order back
         if layout == "HW":
             return result[0, :, :, 0]
         return result[0] if layout == "HWC" else result
@@ -131,6 +131,8 @@ class Upscaler:
     @staticmethod
     def to_tensor(batch: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
         """N×H×W×C array -> N×C×H×W float32 in [0, 1] on `device`."""
+        if not batch.dtype.isnative:  # big-endian data from raw readers, FITS, np.frombuffer
+            batch = batch.astype(batch.dtype.newbyteorder("="))
         if batch.dtype == np.uint8:
             scale = 255.0
         elif batch.dtype == np.uint16:

@@ -17,6 +17,7 @@ import torch
 
 from .checkpoints import load_checkpoint, model_from_state_dict, read_state_dict
 from .errors import LdlError
+from .files import atomic_output
 from .model import SRModel
 from .resample import Downscaled, Resample
 
@@ -133,9 +134,8 @@ def _convert_ncnn(entry: ZooEntry) -> Path:
     net = _empty_network(entry)
     state = ncnn_to_state_dict(read_ncnn(*pair), list(net.state_dict()))
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
-    save_file(state, str(tmp), metadata={"source": f"{NCNN_PACKAGE}:{entry.ncnn}"})
-    tmp.replace(cached)
+    with atomic_output(cached) as tmp:
+        save_file(state, str(tmp), metadata={"source": f"{NCNN_PACKAGE}:{entry.ncnn}"})
     return cached
 
 

@@ -102,7 +102,9 @@ def effective_tags(tags: ColourTags, family: PixelFamily, width: int, height: in
     if family.kind == "rgb":
         return ColourTags(MATRIX_RGB, RANGE_FULL, tags.primaries, tags.transfer)
     matrix = tags.matrix if tags.matrix in LUMA_WEIGHTS else guess_matrix(width, height)
-    range_ = tags.range if tags.range in (RANGE_LIMITED, RANGE_FULL) else RANGE_LIMITED
+    # untagged: YUV is limited range, but FFmpeg reads untagged gray (ffv1, PNG sequences) as full
+    default_range = RANGE_FULL if family.kind == "gray" else RANGE_LIMITED
+    range_ = tags.range if tags.range in (RANGE_LIMITED, RANGE_FULL) else default_range
     return ColourTags(matrix, range_, tags.primaries, tags.transfer)
 
 

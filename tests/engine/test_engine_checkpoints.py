@@ -133,3 +133,19 @@ def test_zoo_model_saves_and_reloads_identically(tmp_path) -> None:
     again = load_model(tmp_path / "anime.safetensors")
     assert again.arch == "SRVGGNetCompact" and again.scale == 4  # the ×4 network; the ×0.5 shrink is the zoo's
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(), strict=True))
+
+
+def test_a_failed_save_leaves_nothing_behind(tmp_path) -> None:
+    net = _randomised(NETWORKS["srvgg-x2"][0]())
+    tied = {"a": torch.zeros(4), "b": None}
+    tied["b"] = tied["a"]  # safetensors refuses tensors that share memory
+
+    class Shared(torch.nn.Module):
+        def state_dict(self):
+            return tied
+
+    with pytest.raises(RuntimeError, match="share memory"):
+        save_checkpoint(Shared(), tmp_path / "bad.safetensors")
+    assert list(tmp_path.iterdir()) == []
+    save_checkpoint(net, tmp_path / "good.pth")
+    assert [p.name for p in tmp_path.iterdir()] == ["good.pth"]

@@ -181,3 +181,40 @@ def test_device_list_is_for_video_only(tmp_path: Path, photo: np.ndarray, capsys
     write_image(tmp_path / "in.png", photo)
     code, err = _run([str(tmp_path / "in.png"), str(tmp_path / "out.png"), "-m", "bicubic", "--device", "cpu,cpu"], capsys)
     _assert_failed_cleanly(code, err, tmp_path / "out.png", "an image takes one device")
+
+
+def test_artifact_map_may_not_be_input_or_output(tmp_path: Path, photo: np.ndarray, capsys) -> None:
+    write_image(tmp_path / "in.png", photo)
+    before = (tmp_path / "in.png").read_bytes()
+    for clash in ("in.png", "out.png"):
+        code, err = _run([str(tmp_path / "in.png"), str(tmp_path / "out.png"), "-m", "bicubic", "--overwrite",
+                          "--artifact-map", str(tmp_path / clash)], capsys)
+        _assert_failed_cleanly(code, err, tmp_path / "out.png", "a file of its own")
+    assert (tmp_path / "in.png").read_bytes() == before
+
+
+def test_image_artifact_map_needs_an_image_suffix_before_any_work(tmp_path: Path, photo: np.ndarray, capsys) -> None:
+    write_image(tmp_path / "in.png", photo)
+    code, err = _run([str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--artifact-map", str(tmp_path / "map.mp4")], capsys)
+    _assert_failed_cleanly(code, err, tmp_path / "out.png", "needs an image suffix")
+
+
+def test_result_too_big_for_webp_is_refused_first_and_leaves_no_map(tmp_path: Path, capsys) -> None:
+    write_image(tmp_path / "wide.png", np.zeros((4, 4200, 3), np.uint8))
+    code, err = _run([str(tmp_path / "wide.png"), str(tmp_path / "wide.webp"), "-m", "bicubic", "-s", "4",
+                      "--artifact-map", str(tmp_path / "map.png")], capsys)
+    _assert_failed_cleanly(code, err, tmp_path / "wide.webp", "limit of 16383")
+    assert not (tmp_path / "map.png").exists()
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    image = Image.fromarray(np.zeros((20, 40, 3), np.uint8))  # stored 40 wide, 20 high
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": the viewer shows 20 wide, 40 high
+    image.save(tmp_path / "phone.jpg", exif=exif)
+    assert read_image(tmp_path / "phone.jpg").shape[:2] == (40, 20)
+    code, err = _run([str(tmp_path / "phone.jpg"), str(tmp_path / "out.png"), "-m", "bicubic", "-s", "2"], capsys)
+    assert code == 0, err
+    assert read_image(tmp_path / "out.png").shape[:2] == (80, 40)

@@ -167,3 +167,9 @@ def test_progress_hook_counts_tiles_and_can_cancel(natural: np.ndarray) -> None:
 
     with pytest.raises(Cancelled):
         up.upscale(natural, progress=cancel)
+
+
+def test_big_endian_arrays_are_read(natural: np.ndarray) -> None:
+    up = Upscaler(load_model("bicubic", scale=2), device="cpu")
+    native = natural.astype(np.uint16) * 257
+    assert np.array_equal(up.upscale(native.astype(">u2")), up.upscale(native))

@@ -96,3 +96,20 @@ def test_other_encoders_keep_tags_and_colour(patch_mp4, tmp_path, codec, pix_fmt
         assert container.streams.video[0].codec_context.pix_fmt == pix_fmt
     assert tags(out) == (1, 1, 1, 1)
     assert_patch(out)
+
+
+def test_untagged_gray_is_full_range(tmp_path):
+    """FFmpeg reads untagged gray (ffv1, PNG sequences) as full range: black stays 0, white 255."""
+    src, dst = tmp_path / "gray.mkv", tmp_path / "out.mkv"
+    ramp = np.tile(np.arange(256, dtype=np.uint8), (16, 1))  # 256 wide, every level once
+    with av.open(str(src), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 256, 16, "gray"
+        for _ in range(2):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(ramp, format="gray")))
+        container.mux(stream.encode(None))
+    assert upscale(src, dst, "--codec", "ffv1") == 0
+    with av.open(str(dst)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="gray")
+    assert frame.min() == 0 and frame.max() == 255
+    assert len(np.unique(frame)) == 256
