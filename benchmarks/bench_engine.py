@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine_info import cpu_name
 
 import ldl_video
 from ldl_video.upscaler import _spans
@@ -25,7 +25,7 @@ MODELS = ["realesrgan-x4plus", "realesrgan-x4plus-anime", "realesr-animevideov3-
 def machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    return f"{cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
 
 
 def sync(device: torch.device) -> None:

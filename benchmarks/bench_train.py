@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import platform
 import sys
 import tempfile
 import time
@@ -28,6 +27,8 @@ from torch.utils.data import Dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from machine_info import cpu_name  # noqa: E402
 
 from ldl_video.archs.vgg import VGG19Features  # noqa: E402
 from ldl_video.train.config import load_config  # noqa: E402
@@ -173,14 +174,7 @@ def pretrained_init(names: tuple[str, ...]) -> str | None:
 
 
 def machine(device: torch.device) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     load = ""
     try:
         load = f", load average {Path('/proc/loadavg').read_text().split()[0]} at the start"

@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from machine_info import cpu_name  # noqa: E402
 from make_sample import pan_frames  # noqa: E402
 
 from ldl_video.upscaler import Upscaler  # noqa: E402
@@ -199,14 +200,7 @@ def measure_memory(model_name: str, device: str, precision: str, size: tuple[int
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     parts = [f"{cpu}, {os.cpu_count()} logical CPUs (torch uses {torch.get_num_threads()} threads)",
              f"Python {platform.python_version()}, torch {torch.__version__}, PyAV {av.__version__} "
              f"(libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))})"]

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine_info import cpu_name
 
 RESULTS = Path(__file__).parent / "results" / "vapoursynth.md"
 BIN = Path(sys.executable).parent
@@ -94,12 +95,7 @@ def machine() -> str:
     import torch
     import vapoursynth
 
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_name()
     load = " / ".join(f"{v:.1f}" for v in os.getloadavg())
     return (f"{cpu}, {os.cpu_count()} logical cores, torch {torch.__version__} with {torch.get_num_threads()} threads, "
             f"VapourSynth R{vapoursynth.__version__.release_major} with {vapoursynth.core.num_threads} threads, "
