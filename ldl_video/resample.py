@@ -31,9 +31,9 @@ _SUPPORT = {"bicubic": (2.0, _cubic), "lanczos": (3.0, _lanczos3)}
 
 
 @lru_cache(maxsize=64)
-def _weights(in_size: int, out_size: int, kernel: str) -> torch.Tensor:
+def _weights(in_size: int, out_size: int, kernel: str, device: torch.device) -> torch.Tensor:
     """An out_size x in_size matrix whose rows are the normalised filter taps (pixel centres
-    aligned, edges clamped)."""
+    aligned, edges clamped), cached on `device` so video frames do not upload it each time."""
     support, fn = _SUPPORT[kernel]
     ratio = in_size / out_size
     stretch = max(ratio, 1.0)  # widen the filter when shrinking: antialiasing
@@ -45,7 +45,7 @@ def _weights(in_size: int, out_size: int, kernel: str) -> torch.Tensor:
     weights = weights / weights.sum(dim=1, keepdim=True)
     matrix = torch.zeros(out_size, in_size, dtype=torch.float64)
     matrix.scatter_add_(1, taps.clamp(0, in_size - 1).long(), weights)
-    return matrix.float()
+    return matrix.float().to(device)
 
 
 def resize(x: torch.Tensor, height: int, width: int, kernel: str = "bicubic") -> torch.Tensor:
@@ -57,8 +57,8 @@ def resize(x: torch.Tensor, height: int, width: int, kernel: str = "bicubic") ->
         return x
     dtype = x.dtype
     x = x.float()
-    rows = _weights(in_h, height, kernel).to(x.device)
-    cols = _weights(in_w, width, kernel).to(x.device)
+    rows = _weights(in_h, height, kernel, x.device)
+    cols = _weights(in_w, width, kernel, x.device)
     out = torch.matmul(rows, torch.matmul(x, cols.t()))
     return out.to(dtype)
 
