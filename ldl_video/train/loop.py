@@ -17,6 +17,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -48,10 +49,14 @@ def resolve_train_precision(spec: str, device: torch.device) -> torch.dtype:
 
 class Trainer:
     """`dataset`, for use from Python (benchmarks, notebooks): any Dataset indexed by (index, epoch)
-    that returns {"gt": 3×S×S} (and "lq" for paired data) in place of the recipe's data.hr."""
+    that returns {"gt": 3×S×S} (and "lq" for paired data) in place of the recipe's data.hr.
+    `on_step(trainer, terms)` is called after every iteration (progress, previews, a time budget in
+    a GUI); setting `stop_requested` from any thread stops after the step, saving the state."""
 
-    def __init__(self, config: Config, world: World, resume: bool = False, say=print, dataset: Dataset | None = None) -> None:
+    def __init__(self, config: Config, world: World, resume: bool = False, say=print, dataset: Dataset | None = None,
+                 on_step: Callable[[Trainer, dict[str, torch.Tensor]], None] | None = None) -> None:
         self.config, self.world, self.device = config, world, world.device
+        self.on_step = on_step
         self.say = say if world.main else (lambda *a, **k: None)
         if config.train.threads:
             torch.set_num_threads(config.train.threads)
@@ -292,6 +297,8 @@ class Trainer:
                 terms = self.train_step(batch)
                 self._advance_position()
                 self._accumulate(terms)
+                if self.on_step is not None:
+                    self.on_step(self, terms)
                 if self.iteration % c.train.log_every == 0 or self.iteration == total:
                     last_log = self._write_log(last_log)
                 if self.validator is not None and (self.iteration % c.val.every == 0 or self.iteration == total):
