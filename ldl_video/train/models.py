@@ -54,11 +54,37 @@ def generator_from_init(init: str, scale: int) -> tuple[nn.Module, str, int]:
     if not model.weights:
         raise LdlError(f"init {init} is classical resampling with nothing to train; pick a network")
     bare = model_from_state_dict(model.state_dict(), model.name, source=model.source)  # drops the ×2/×3 shrink wrappers
+    if isinstance(bare.net, SRVGGNetCompact) and bare.scale == 2 * scale:
+        net = compact_halved(bare.net)
+        net.train().requires_grad_(True)
+        return net, f"SRVGGNetCompact ×{scale} from {init} (×{bare.scale} with a 2×2 mean folded in)", 1
     if bare.scale != scale:
         raise LdlError(f"init {init} is a ×{bare.scale} network but the recipe's scale is {scale}; --set scale={bare.scale}")
     net = bare.net.train()
     net.requires_grad_(True)
     return net, f"{bare.arch} ×{bare.scale} from {init}", bare.size_multiple
+
+
+def compact_halved(net: SRVGGNetCompact) -> SRVGGNetCompact:
+    """The ×(s/2) SRVGGNetCompact that equals `net` followed by a 2×2 mean: the mean of four
+    pixel-shuffled outputs is a mean of four output channels of the last convolution, and the
+    nearest-upsampled input averages to itself, so the fold is exact (the ncnn ×2 graph shrinks
+    with bicubic instead). A real ×2 network trains and saves in the BasicSR layout."""
+    r = net.upscale
+    last = net.body[-1]
+    body = [m for m in net.body[:-1] if isinstance(m, nn.Conv2d)]
+    act = "prelu" if any(isinstance(m, nn.PReLU) for m in net.body) else "lrelu"
+    half = SRVGGNetCompact(net.body[0].in_channels, last.out_channels // (r * r),
+                           net.body[0].out_channels, len(body) - 1, r // 2, act)
+    state = net.state_dict()
+    key = f"body.{len(net.body) - 1}"
+    colours, h = last.out_channels // (r * r), r // 2
+    weight = state[f"{key}.weight"].reshape(colours, h, 2, h, 2, *state[f"{key}.weight"].shape[1:])
+    bias = state[f"{key}.bias"].reshape(colours, h, 2, h, 2)
+    state[f"{key}.weight"] = weight.mean(dim=(2, 4)).reshape(colours * h * h, *weight.shape[5:])
+    state[f"{key}.bias"] = bias.mean(dim=(2, 4)).reshape(-1)
+    half.load_state_dict(state)
+    return half
 
 
 def build_discriminator(config: Config) -> nn.Module | None:
