@@ -1,4 +1,5 @@
 """ldl-train RECIPE.yaml [--set key=value ...] [--resume]; under torchrun the same, data-parallel.
+ldl-train corpus DIR builds the offline photograph corpus (train/corpus.py).
 Errors are one line on stderr with a non-zero exit (LDL_DEBUG=1 shows tracebacks)."""
 
 from __future__ import annotations
@@ -82,8 +83,42 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+def build_corpus_parser() -> argparse.ArgumentParser:
+    from .corpus import DEFAULT_MAX_SIDE
+
+    p = _Parser(prog=f"{PROG} corpus", description="Build the offline HR photograph corpus (Debian wallpaper packages via "
+                "apt-get download + dpkg -x, and scikit-image): DIR/train, DIR/heldout, DIR/manifest.csv")
+    p.add_argument("dir", metavar="DIR", help="the folder to create")
+    p.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                   help=f"shrink photographs larger than this (default {DEFAULT_MAX_SIDE}; 0 keeps their size)")
+    p.add_argument("--deb", action="append", default=[], metavar="PACKAGE=FILE",
+                   help="use a .deb already here instead of apt-get download (repeatable)")
+    return p
+
+
+def _corpus(argv: list[str]) -> int:
+    from .corpus import build_corpus
+
+    args = build_corpus_parser().parse_args(argv)
+    debs = {}
+    for item in args.deb:
+        package, sep, file = item.partition("=")
+        if not sep:
+            build_corpus_parser().error(f"--deb expects PACKAGE=FILE, got {item!r}")
+        debs[package] = file
+
+    def action() -> int:
+        build_corpus(args.dir, debs=debs, max_side=args.max_side, say=_say)
+        return 0
+
+    return report_errors(f"{PROG} corpus", action, "interrupted; nothing was written (run the command again)")
+
+
 def _run(argv: list[str] | None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["corpus"]:
+        return _corpus(argv[1:])
+    args = build_parser().parse_args(argv)
 
     def action() -> int:
         train(args.recipe, args.overrides, args.resume)
