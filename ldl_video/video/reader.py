@@ -115,6 +115,8 @@ class VideoSource:
         self.extra_videos = [s for s in self.others if s.type == "video" and not _is_cover_art(s)]
         self.others = [s for s in self.others if s not in self.extra_videos]
         self.report = DecodeReport()
+        self.start = self._common_start()
+        self._shift = round(self.start / self.time_base)
         self._pending: list[av.Packet | DecodedFrame] = []
         self._last_pts: int | None = None
         self._demux = self._packets()
@@ -146,6 +148,25 @@ class VideoSource:
             return None
         matrix = list(struct.unpack("<9i", bytes(data)[:36]))
         return None if matrix == [65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30] else matrix
+
+    def _common_start(self) -> Fraction:
+        """The earliest start of the streams carried over, in seconds. It becomes 0 in the output
+        (as `ffmpeg -c copy` does without -copyts), every stream moved by the same amount: a
+        broadcast recording that starts at 3600 s, or a transport stream whose timestamps wrap
+        (the demuxer unwraps them to a negative start), would otherwise play an hour of nothing
+        or hide its beginning behind an edit list."""
+        starts = [Fraction(s.start_time) * s.time_base for s in (self.video, *self.others)
+                  if s.start_time is not None and s.time_base and not _is_cover_art(s)]
+        return min(starts) if starts else Fraction(0)
+
+    def _shifted(self, packet: av.Packet) -> av.Packet:
+        if self.start and packet.time_base:
+            shift = round(self.start / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+        return packet
 
     def _guess_frame_duration(self) -> int:
         """One frame's duration in stream time-base units (for the last frame and for
@@ -213,7 +234,7 @@ class VideoSource:
         for packet in self._demux:
             if packet.stream is not self.video:
                 if packet.size:  # empty packets only flush decoders
-                    self._pending.append(packet)
+                    self._pending.append(self._shifted(packet))
                 continue
             frames = self._decode(packet)
             if frames:
@@ -241,7 +262,7 @@ class VideoSource:
         pts = self._next_pts(frame)
         self.report.frames += 1
         self.report.decoded_end = (pts + self._frame_duration) * float(self.time_base)
-        return DecodedFrame(pts, read_planes(frame, self.plane_format, (self.width, self.height)))
+        return DecodedFrame(pts - self._shift, read_planes(frame, self.plane_format, (self.width, self.height)))
 
     def items(self) -> Iterator[av.Packet | DecodedFrame]:
         """Decoded frames of the video stream and raw packets of the other streams, in file order."""
@@ -254,7 +275,7 @@ class VideoSource:
                 for frame in self._decode(packet):
                     yield self._convert(frame)
             elif packet.size:
-                yield packet
+                yield self._shifted(packet)
         for frame in self._decode(None):  # frames still inside the decoder after a read error are good
             yield self._convert(frame)
 

@@ -8,6 +8,7 @@ import io
 from fractions import Fraction
 
 import av
+import numpy as np
 
 from ..errors import LdlError
 
@@ -69,8 +70,36 @@ class CopiedStream:
         return []
 
 
+# Timestamp jitter up to this much is rounding (Matroska keeps milliseconds); beyond it a
+# re-encoded track is padded with silence or trimmed so that it stays on the source's timeline.
+AUDIO_SYNC_TOLERANCE = Fraction(1, 50)
+_SILENCE_CHUNK_S = 1
+
+
+def _samples_like(frame: av.AudioFrame, array: np.ndarray) -> av.AudioFrame:
+    made = av.AudioFrame.from_ndarray(np.ascontiguousarray(array), format=frame.format.name, layout=frame.layout.name)
+    made.sample_rate = frame.sample_rate
+    return made
+
+
+def silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
+    """`samples` of silence in `frame`'s sample format, layout and rate."""
+    shape = frame.to_ndarray().shape
+    per_sample = shape[1] // max(1, frame.samples)  # packed formats interleave the channels
+    zero = 128 if frame.format.name.startswith("u8") else 0  # unsigned 8-bit silence is mid-scale
+    return _samples_like(frame, np.full((shape[0], samples * per_sample), zero, dtype=frame.to_ndarray().dtype))
+
+
+def drop_leading(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
+    array = frame.to_ndarray()
+    per_sample = array.shape[1] // max(1, frame.samples)
+    return _samples_like(frame, array[:, samples * per_sample:])
+
+
 class AudioTranscode:
-    """Decode, resample to what the encoder takes, encode; timestamps continue from the source's."""
+    """Decode, resample to what the encoder takes, encode. The encoded samples are contiguous, so
+    the source's timeline is kept by padding its gaps with silence and trimming its overlaps (as
+    FFmpeg's aresample async mode does): after a 1 s hole the sound still plays with its picture."""
 
     def __init__(self, output: av.container.OutputContainer, source: av.audio.AudioStream, codec: str) -> None:
         self.source = source
@@ -80,6 +109,8 @@ class AudioTranscode:
         rate = source_context.sample_rate if not rates or source_context.sample_rate in rates else max(rates)
         self.stream = output.add_stream(codec, rate=rate)
         layout = source_context.layout
+        if layout.name.endswith(" channels"):  # no named order (raw PCM): MP4 refuses it, take the usual one
+            layout = av.AudioLayout(f"{layout.nb_channels}c")
         if codec in ("libopus", "opus") and layout.nb_channels > 2 and layout.name not in ("5.1", "5.1(side)", "7.1"):
             layout = av.AudioLayout("stereo")
         self.stream.layout = layout
@@ -89,21 +120,59 @@ class AudioTranscode:
         self.resampler = av.AudioResampler(format=self.stream.format, layout=self.stream.layout, rate=rate)
         self.rate = rate
         self.next_pts: int | None = None
+        self.expected: Fraction | None = None  # source time (s) at which the next decoded sample belongs
+        self.padded = Fraction(0)
+        self.trimmed = Fraction(0)
         self.description = f"audio #{source.index} ({codec_id_name(source)}) re-encoded as {codec}: the container cannot take it"
+
+    def _on_timeline(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
+        """`frame`, preceded by silence for a gap before it or cut by an overlap with what came before."""
+        if frame.pts is None or not frame.time_base or not frame.sample_rate:
+            if self.expected is not None and frame.sample_rate:
+                self.expected += Fraction(frame.samples, frame.sample_rate)
+            return [frame]
+        start = Fraction(frame.pts) * frame.time_base
+        end = start + Fraction(frame.samples, frame.sample_rate)
+        if self.expected is None:
+            self.expected = start
+        drift = start - self.expected
+        out: list[av.AudioFrame] = []
+        if drift > AUDIO_SYNC_TOLERANCE:
+            self.padded += drift
+            missing = round(drift * frame.sample_rate)
+            while missing > 0:
+                chunk = min(missing, _SILENCE_CHUNK_S * frame.sample_rate)
+                out.append(silence_like(frame, chunk))
+                missing -= chunk
+        elif drift < -AUDIO_SYNC_TOLERANCE:
+            overlap = min(frame.samples, round(-drift * frame.sample_rate))
+            self.trimmed += Fraction(overlap, frame.sample_rate)
+            if overlap == frame.samples:
+                return []
+            frame = drop_leading(frame, overlap)
+        else:
+            end = self.expected + Fraction(frame.samples, frame.sample_rate)  # rounding is not a gap
+        self.expected = end
+        out.append(frame)
+        return out
 
     def _encode(self, frames) -> list[av.Packet]:
         out = []
-        for frame in frames:
-            for resampled in self.resampler.resample(frame):
-                if self.next_pts is None:
-                    start = frame.pts if frame is not None and frame.pts is not None else 0
-                    start_tb = frame.time_base if frame is not None and frame.time_base else Fraction(1, self.rate)
-                    self.next_pts = round(start * start_tb * self.rate)
-                resampled.pts = self.next_pts
-                resampled.time_base = Fraction(1, self.rate)
-                self.next_pts += resampled.samples
-                out.extend(self.stream.encode(resampled))
+        for decoded in frames:
+            if self.next_pts is None and decoded.pts is not None and decoded.time_base:
+                self.next_pts = round(decoded.pts * decoded.time_base * self.rate)
+            for frame in self._on_timeline(decoded):
+                for resampled in self.resampler.resample(frame):
+                    if self.next_pts is None:
+                        self.next_pts = 0
+                    out.extend(self._encode_at_next(resampled))
         return out
+
+    def _encode_at_next(self, resampled: av.AudioFrame) -> list[av.Packet]:
+        resampled.pts = self.next_pts
+        resampled.time_base = Fraction(1, self.rate)
+        self.next_pts += resampled.samples
+        return self.stream.encode(resampled)
 
     def packets(self, packet: av.Packet) -> list[av.Packet]:
         try:
@@ -120,10 +189,7 @@ class AudioTranscode:
         out = self._encode(frames)
         if self.next_pts is not None:
             for resampled in self.resampler.resample(None):
-                resampled.pts = self.next_pts
-                resampled.time_base = Fraction(1, self.rate)
-                self.next_pts += resampled.samples
-                out.extend(self.stream.encode(resampled))
+                out.extend(self._encode_at_next(resampled))
         out.extend(self.stream.encode(None))
         return out
 
@@ -169,11 +235,22 @@ def container_takes(output: av.container.OutputContainer, source: av.stream.Stre
         return False
     try:
         with av.open(io.BytesIO(), "w", format=output.format.name) as trial:
-            trial.add_stream_from_template(source)
+            stream = trial.add_stream_from_template(source)
             trial.start_encoding()
+            if codec_id_name(source).startswith("pcm_"):
+                # MP4 refuses PCM without a named channel layout only when it writes a sample
+                # table; any bytes are valid PCM, so one block of silence tells.
+                _mux_silence(trial, stream)
         return True
     except (av.error.FFmpegError, ValueError):
         return False
+
+
+def _mux_silence(container: av.container.OutputContainer, stream: av.stream.Stream) -> None:
+    packet = av.Packet(bytes(64))
+    packet.stream, packet.time_base = stream, Fraction(1, stream.codec_context.sample_rate or 48000)
+    packet.pts = packet.dts = 0
+    container.mux(packet)
 
 
 def _is_text_subtitle(stream: av.stream.Stream) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -38,6 +39,12 @@ class Encoder:
     codec: str
     pix_fmt: str
     options: dict[str, str]
+
+
+def _moved_chapter(chapter: dict, start: Fraction) -> dict:
+    """A chapter on the output's timeline, where the source's `start` became 0."""
+    shift = round(start / chapter["time_base"]) if start else 0
+    return {**chapter, "start": max(0, chapter["start"] - shift), "end": max(0, chapter["end"] - shift)}
 
 
 def open_output(path: Path) -> av.container.OutputContainer:
@@ -181,7 +188,7 @@ class VideoSink:
                 out.metadata[key] = value
         chapters = inp.chapters()
         if chapters:
-            out.set_chapters(chapters)
+            out.set_chapters([_moved_chapter(c, source.start) for c in chapters])
         attachments = [s for s in inp.streams if s.type == "attachment"]
         for attachment in attachments:
             name = attachment.metadata.get("filename") or f"attachment{attachment.index}"

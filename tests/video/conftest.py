@@ -183,3 +183,35 @@ def attachment_mkv(media) -> Path:
                 packet.stream = stream
                 out.mux(packet)
     return path
+
+
+@pytest.fixture(scope="session")
+def gapped_audio(media):
+    """Per audio codec, a 3 s clip whose sound starts at 0.5 s and has no packets between 1 s
+    and 2 s (a dropout in a recording, or a cut in an edited file)."""
+    from video_media import write_gapped_audio
+
+    made: dict[str, Path] = {}
+
+    def make(codec: str) -> Path:
+        if codec not in made:
+            made[codec] = write_gapped_audio(media / f"gap-{codec}.mkv", codec, [(0.5, 1.0), (2.0, 3.0)], 3.0)
+        return made[codec]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def late_ts(media) -> Path:
+    """A broadcast capture whose clock reads one hour at its first frame."""
+    from video_media import write_transport_stream
+
+    return write_transport_stream(media / "late.ts", 3600.0)
+
+
+@pytest.fixture(scope="session")
+def wrapping_ts(media) -> Path:
+    """A transport stream whose 33-bit clock wraps to zero 1.32 s in."""
+    from video_media import write_transport_stream
+
+    return write_transport_stream(media / "wrap.ts", 2**33 / 90000 - 1.32)

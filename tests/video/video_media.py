@@ -251,3 +251,109 @@ def subtitle_texts(path: Path) -> list[tuple[float, str]]:
             for rect in subtitles or []:
                 texts.append((round(float(packet.pts * stream.time_base), 3), rect.dialogue.decode().strip()))
         return texts
+
+
+# ---- audio on a timeline ---------------------------------------------------------------------
+
+TONE_HZ = 440
+
+
+def write_gapped_audio(path: Path, codec: str, chunks: list[tuple[float, float]], seconds: float) -> Path:
+    """A video of `seconds` with an audio track that sounds only during `chunks` (start, end in
+    seconds) and has no packets in between: the timestamps jump, as in an edited or recorded
+    file with a dropout. The tone is a sine of absolute time, so any sample's place is known."""
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+    video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+    video.codec_context.time_base = Fraction(1, 25)
+    options = {"strict": "experimental"} if codec == "vorbis" else {}
+    audio = out.add_stream(codec, rate=48000, options=options)
+    audio.layout = "stereo"
+    clip = Clip(width=32, height=24)
+    for i in range(round(seconds * 25)):
+        frame = av.VideoFrame.from_ndarray(clip.frame(i)).reformat(format="yuv420p")
+        frame.pts, frame.time_base = i, Fraction(1, 25)
+        out.mux(video.encode(frame))
+    out.mux(video.encode())
+    size = audio.codec_context.frame_size or 1024
+    for start, end in chunks:
+        t = round(start * 48000)
+        while t < round(end * 48000):
+            n = min(size, round(end * 48000) - t)
+            wave = (0.3 * np.sin(2 * np.pi * TONE_HZ * np.arange(t, t + n) / 48000)).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.tile(wave, (2, 1)), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, t, Fraction(1, 48000)
+            for resampled in av.AudioResampler(format=audio.format.name, layout="stereo", rate=48000).resample(frame):
+                resampled.pts, resampled.time_base = t, Fraction(1, 48000)
+                out.mux(audio.encode(resampled))
+            t += n
+    out.mux(audio.encode())
+    out.close()
+    return path
+
+
+def audio_timeline(path: Path, rate: int = 48000) -> np.ndarray:
+    """The first audio track's left channel laid out on the file's timeline by each decoded
+    frame's own timestamp (what a player does), silence where nothing is."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        pieces = []
+        for frame in container.decode(stream):
+            resampled = av.AudioResampler(format="fltp", layout="stereo", rate=rate).resample(frame)
+            for piece in resampled:
+                pieces.append((round(frame.pts * frame.time_base * rate), piece.to_ndarray()[0]))
+        end = max(start + len(samples) for start, samples in pieces)
+        timeline = np.zeros(end, np.float32)
+        for start, samples in pieces:
+            if start < 0:
+                samples, start = samples[-start:], 0
+            timeline[start : start + len(samples)] = samples
+        return timeline
+
+
+def loudness(timeline: np.ndarray, start: float, end: float, rate: int = 48000) -> float:
+    """RMS level between two times in seconds."""
+    part = timeline[round(start * rate) : round(end * rate)]
+    return float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) if len(part) else 0.0
+
+
+def write_transport_stream(path: Path, start: float, frames: int = 50) -> Path:
+    """An MPEG-TS recording (H.264 + AAC, 90 kHz clock) whose clock reads `start` seconds at its
+    first frame, as a broadcast capture's does. A start just below 2**33 / 90000 s (26.5 h)
+    makes the timestamps wrap to zero part-way through."""
+    clip = Clip(frames=frames)
+    out = av.open(str(path), "w", format="mpegts")
+    video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+    video.width, video.height, video.pix_fmt = clip.width, clip.height, "yuv420p"
+    video.codec_context.time_base = Fraction(1, 90000)
+    audio = out.add_stream("aac", rate=48000)
+    audio.layout = "stereo"
+    first = round(start * 90000)
+    for i in range(frames):
+        frame = av.VideoFrame.from_ndarray(clip.frame(i)).reformat(format="yuv420p", dst_colorspace="ITU709",
+                                                                 dst_color_range="MPEG")
+        frame.pts, frame.time_base = first + i * 3600, Fraction(1, 90000)
+        out.mux(video.encode(frame))
+    out.mux(video.encode())
+    first_sample, total, t = round(start * 48000), frames * 48000 // 25, 0
+    while t < total:
+        n = min(1024, total - t)
+        wave = (0.3 * np.sin(2 * np.pi * TONE_HZ * np.arange(t, t + n) / 48000)).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(np.tile(wave, (2, 1)), format="fltp", layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = 48000, first_sample + t, Fraction(1, 48000)
+        out.mux(audio.encode(frame))
+        t += n
+    out.mux(audio.encode())
+    out.close()
+    return path
+
+
+def stream_starts(path: Path) -> dict[str, float]:
+    """Each stream type's first presented time in seconds (first decoded video frame, first audio packet)."""
+    with av.open(str(path)) as container:
+        video = next(container.decode(video=0))
+        first = {"video": float(video.pts * video.time_base)}
+    with av.open(str(path)) as container:
+        packet = next(p for p in container.demux(audio=0) if p.pts is not None)
+        first["audio"] = float(packet.pts * packet.time_base)
+    return first
