@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
+from pathlib import Path
+
+from psygnal import Signal
 
 from ldl_video import ZOO, SRModel, Upscaler, load_model
 from ldl_video.devices import resolve_device
@@ -43,3 +46,37 @@ def cache_info():
 
 def make_upscaler(name: str, scale: int, device: str, tile: int, tile_overlap: int = 16) -> Upscaler:
     return Upscaler(cached_model(name, scale, device), scale=scale, device=device, tile=tile, tile_overlap=tile_overlap)
+
+
+class _Events:
+    checkpoints_changed = Signal()  # a fine-tuned or browsed checkpoint joined the model lists
+
+
+events = _Events()
+_CHECKPOINTS: dict[str, str] = {}  # label -> path, in the order they came
+
+
+def add_checkpoint(path: str | Path) -> str:
+    """Offer a checkpoint in every widget's model list at once; returns its label."""
+    path = str(Path(path).expanduser().resolve())
+    label = Path(path).name
+    for other, known in _CHECKPOINTS.items():
+        if known == path:
+            return other
+    if label in _CHECKPOINTS or label in ZOO:
+        label = path
+    _CHECKPOINTS[label] = path
+    events.checkpoints_changed.emit()
+    return label
+
+
+def checkpoints() -> dict[str, str]:
+    return dict(_CHECKPOINTS)
+
+
+def model_choices(trainable: bool = False) -> list[tuple[str, str, bool, str]]:
+    """(label, value for load_model, weights here, tooltip): the zoo, then added checkpoints.
+    `trainable` leaves out classical resampling."""
+    rows = [(name, name, present, description) for name, present, description in available_models()
+            if not (trainable and ZOO[name].kernel)]
+    return rows + [(label, path, Path(path).is_file(), path) for label, path in _CHECKPOINTS.items()]

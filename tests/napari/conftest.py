@@ -24,3 +24,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if str(item.path).startswith(here) and _VIEWER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def notifications():
+    """Every napari notification dispatched during the test."""
+    from napari.utils.notifications import notification_manager
+
+    received = []
+    notification_manager.notification_ready.connect(received.append)
+    yield received
+    notification_manager.notification_ready.disconnect(received.append)

@@ -18,6 +18,6 @@ def test_plugin_is_installed_and_discovered_by_npe2():
     manager = PluginManager.instance()
     manager.discover()
     manifest = manager.get_manifest("napari-ldl")
-    assert [w.display_name for w in manifest.contributions.widgets] == ["Upscale"]
+    assert [w.display_name for w in manifest.contributions.widgets] == ["Upscale", "Fine-tune"]
     keys = {s.key for s in manifest.contributions.sample_data}
     assert {"cell", "retina", "moon", "hubble_deep_field", "cell_stack_16bit"} <= keys

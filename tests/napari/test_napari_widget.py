@@ -9,21 +9,13 @@ import numpy as np
 import pytest
 import skimage.data
 import torch
-from napari.utils.notifications import NotificationSeverity, notification_manager
+from napari.utils.notifications import NotificationSeverity
 from napari_ldl import _models
 from napari_ldl._widget import UpscaleWidget
 
 from ldl_video import SRModel
 
 RUN_TIMEOUT_MS = 120_000  # generous: the machine is shared; nothing here is timed
-
-
-@pytest.fixture
-def notifications():
-    received = []
-    notification_manager.notification_ready.connect(received.append)
-    yield received
-    notification_manager.notification_ready.disconnect(received.append)
 
 
 @pytest.fixture
