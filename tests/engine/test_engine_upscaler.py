@@ -48,13 +48,16 @@ def test_16_bit_keeps_its_precision(compact: Upscaler, natural: np.ndarray) -> N
     assert len(np.unique(out % 257)) > 50  # not quantised back to 8 bits
 
 
-@pytest.mark.parametrize(("model", "size", "tile"), [("realesr-animevideov3-x4", 64, 32), ("realesrgan-x4plus-anime", 128, 64)])
-def test_tiles_do_not_show(model: str, size: int, tile: int) -> None:
+# floors ~2 dB under what fp32 reaches here (67.5 and 49.1 dB): a blending or window-placement
+# slip costs more than that, while the RRDB's wide receptive field sets its lower ceiling
+@pytest.mark.parametrize(("model", "size", "tile", "floor"),
+                         [("realesr-animevideov3-x4", 64, 32, 65.0), ("realesrgan-x4plus-anime", 128, 64, 47.0)])
+def test_tiles_do_not_show(model: str, size: int, tile: int, floor: float) -> None:
     image = skimage.data.astronaut()[::2, ::2][40 : 40 + size, 60 : 60 + size].copy()
     net = load_model(model)
-    whole = Upscaler(net, device="cpu").upscale(image)
-    tiled = Upscaler(net, device="cpu", tile=tile, tile_overlap=16, batch_size=2).upscale(image)
-    assert psnr(whole, tiled) >= 45
+    whole = Upscaler(net, device="cpu", precision="fp32").upscale(image)
+    tiled = Upscaler(net, device="cpu", precision="fp32", tile=tile, tile_overlap=16, batch_size=2).upscale(image)
+    assert psnr(whole, tiled) >= floor
 
 
 def test_batch_gives_the_same_frames(compact: Upscaler, natural: np.ndarray) -> None:
