@@ -1,8 +1,9 @@
 """The training recipe as typed dataclasses: read from YAML, `--set key=value` overrides applied,
 every field checked with a one-line message that names the key and what it accepts.
 
-The defaults are the paper's real-world ×4 recipe (FIELD.md, "The LDL method"); a recipe file
-only states what differs.
+The defaults are the paper's real-world ×4 recipe (Liang, Zeng, Zhang, CVPR 2022; the official
+csjliang/LDL options/train/LDL/train_Realworld_LDL.yml, whose degradation options are
+Real-ESRGAN's); a recipe file only states what differs.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau
 GENERATORS = ("rrdb", "srvgg", "msrresnet")
 DISCRIMINATORS = ("unet", "vgg128", "vgg256", "none")
 DEGRADATIONS = ("realesrgan", "bicubic", "paired")
+JPEG_MODELS = ("diffjpeg", "libjpeg")
 
 
 @dataclass
@@ -76,6 +78,9 @@ class DegradationConfig:
     final_sinc_prob: float = 0.8
     queue_size: int = 180  # training-pair pool that mixes batches; 0 turns it off
     source_size: int = 400  # the HR crop that is degraded; the gt_size crop is cut from it after (0: the crop itself)
+    # diffjpeg: the JPEG of the official pipeline (BasicSR's basicsr/utils/diffjpeg.py, which Real-ESRGAN
+    # and LDL train with); libjpeg: a model of the real codec, for sources that are real JPEGs
+    jpeg: str = "diffjpeg"
 
 
 @dataclass
@@ -86,8 +91,11 @@ class DataConfig:
     gt_size: int = 256  # HR crop size
     batch_size: int = 4  # per process
     num_workers: int = 4
-    flip: bool = True
-    rotate: bool = True
+    # BasicSR's augment(): use_hflip is hflip; use_rot is vflip + rotate (transpose, i.e. 90° turns
+    # with the flips). The official real-world recipe: use_hflip True, use_rot False.
+    hflip: bool = True
+    vflip: bool = False
+    rotate: bool = False
     normalise: str = "range"  # range: divide by the dtype's maximum | percentile: per image
     percentiles: list[float] = field(default_factory=lambda: [0.1, 99.9])
     video_step: int = 10  # every Nth frame of a video source
@@ -127,7 +135,7 @@ class OptimConfig:
 class LoopConfig:
     iterations: int = 400000
     ema_decay: float = 0.999
-    precision: str = "auto"  # auto (bf16 on a CUDA GPU that has it, else fp32) | fp32 | bf16 | fp16
+    precision: str = "auto"  # auto (bf16 on a CUDA GPU that has it, else fp32) | fp32 | bf16 | fp16; the paper recipes: fp32
     channels_last: bool = True  # CUDA only
     compile: bool = False
     threads: int = 0  # CPU threads for torch, 0 = torch's default
@@ -410,6 +418,7 @@ def _check_degradation(deg: DegradationConfig, batch_size: int, where: str) -> N
         _range(where, f"{key}.poisson_scale_range", r.poisson_scale_range, 0.0)
         _range(where, f"{key}.jpeg_range", r.jpeg_range, 1.0, 100.0)
     _probability(where, "degradation.final_sinc_prob", deg.final_sinc_prob)
+    _choice(where, "degradation.jpeg", deg.jpeg, JPEG_MODELS)
     if deg.source_size < 0:
         _fail(where, f"degradation.source_size must be 0 (degrade the crop itself) or a size in pixels, got {deg.source_size}")
     if deg.queue_size < 0 or (deg.queue_size and deg.queue_size % batch_size):

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from ..errors import LdlError
 from ..images import IMAGE_SUFFIXES
+from .config import Config
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".wmv", ".flv",
                   ".y4m"}
@@ -59,6 +60,9 @@ def find_sources(entries: list[str], video_step: int = 10, allow_video: bool = T
             sources += [Source("skimage", name) for name in SKIMAGE_SETS[entry]]
             continue
         path = Path(entry).expanduser()
+        if path.suffix.lower() == ".txt" and path.is_file():
+            sources += [Source("file", str(file)) for file in meta_info_files(path, key)]
+            continue
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
             if not files:
@@ -78,6 +82,26 @@ def find_sources(entries: list[str], video_step: int = 10, allow_video: bool = T
             else:
                 raise LdlError(f"{key}: {file} is neither an image ({', '.join(sorted(IMAGE_SUFFIXES))}) nor a video")
     return sources
+
+
+def meta_info_files(path: Path, key: str = "data.hr") -> list[Path]:
+    """The images a meta-info list names (BasicSR's meta_info files, as `ldl-train prepare` writes
+    them): one path per line (the first field), relative to the folder above `meta_info/` when the
+    list sits in one (datasets/DF2K/meta_info/x.txt -> datasets/DF2K), else to the list's folder."""
+    root = path.parent.parent if path.parent.name == "meta_info" else path.parent
+    files = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        file = root / line.split()[0]
+        if not file.is_file():
+            raise LdlError(f"{key}: {path} line {number} names {file}, which does not exist (paths are relative to {root})")
+        if file.suffix.lower() not in IMAGE_SUFFIXES:
+            raise LdlError(f"{key}: {path} line {number} names {file}, which is not an image")
+        files.append(file)
+    if not files:
+        raise LdlError(f"{key}: meta-info list {path} names no images")
+    return files
 
 
 def video_frames(path: Path, step: int) -> list[Source]:
@@ -201,16 +225,19 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 10_007 + index) % (2**63))
 
 
-def augment(tensors: list[torch.Tensor], gen: torch.Generator, flip: bool, rotate: bool) -> list[torch.Tensor]:
-    """The same horizontal flip, vertical flip and transpose (90° rotations with the flips)."""
-    hflip, vflip, transpose = (bool(torch.rand((), generator=gen) < 0.5) for _ in range(3))
+def augment(tensors: list[torch.Tensor], gen: torch.Generator, hflip: bool, rotate: bool = False,
+            vflip: bool = False) -> list[torch.Tensor]:
+    """The same random horizontal flip, vertical flip and transpose (each with probability 1/2, each
+    only when enabled) on every tensor: BasicSR's augment() with use_hflip = hflip and
+    use_rot = vflip + rotate, which together give all eight 90° turns and mirror images."""
+    do_hflip, do_vflip, do_transpose = (bool(torch.rand((), generator=gen) < 0.5) for _ in range(3))
     out = []
     for t in tensors:
-        if flip and hflip:
+        if hflip and do_hflip:
             t = t.flip(-1)
-        if flip and vflip:
+        if vflip and do_vflip:
             t = t.flip(-2)
-        if rotate and transpose:
+        if rotate and do_transpose:
             t = t.transpose(-1, -2)
         out.append(t.contiguous())
     return out
@@ -221,22 +248,25 @@ def augment(tensors: list[torch.Tensor], gen: torch.Generator, flip: bool, rotat
 
 class HRDataset(Dataset):
     """Random crops of HR sources; LR is made on the training device. Crops are `crop_size`
-    (default gt_size; Real-ESRGAN degrades a larger crop and cuts gt_size out of it after), and an
-    image between gt_size and crop_size is reflect-padded up to it, as Real-ESRGAN does."""
+    (default gt_size; Real-ESRGAN degrades a larger crop and cuts gt_size out of it after). An
+    image smaller than the crop is padded up to it by reflection without repeating the edge row,
+    as Real-ESRGAN's RealESRGANDataset does (cv2.BORDER_REFLECT_101 to 400 px), so small images
+    train instead of being refused."""
 
-    def __init__(self, sources: list[Source], gt_size: int, seed: int, flip: bool = True, rotate: bool = True,
-                 normalise: str = "range", percentiles: tuple[float, float] = (0.1, 99.9), crop_size: int = 0) -> None:
+    def __init__(self, sources: list[Source], gt_size: int, seed: int, hflip: bool = True, rotate: bool = False,
+                 normalise: str = "range", percentiles: tuple[float, float] = (0.1, 99.9), crop_size: int = 0,
+                 vflip: bool = False) -> None:
         if not sources:
             raise LdlError("data.hr holds no images")
         self.sources, self.gt_size, self.seed = sources, gt_size, seed
         self.crop_size = max(crop_size, gt_size)
-        self.flip, self.rotate = flip, rotate
+        self.hflip, self.vflip, self.rotate = hflip, vflip, rotate
         self.normalise, self.percentiles = normalise, tuple(percentiles)
         self.frames = FrameReader()
         for source in sources:
             size = image_size(source)
             if size is not None:
-                check_size(source, size, gt_size)
+                check_paddable(source, size)
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -245,28 +275,37 @@ class HRDataset(Dataset):
         index, epoch = item
         source = self.sources[index]
         image = read_source(source, self.frames)
-        check_size(source, image.shape[:2], self.gt_size)
+        check_paddable(source, image.shape[:2])
         gen = sample_generator(self.seed, epoch, index)
         levels = percentile_levels(image, self.percentiles) if self.normalise == "percentile" else None  # whole image
         size = self.crop_size
-        pad_h, pad_w = max(0, size - image.shape[0]), max(0, size - image.shape[1])
-        if pad_h or pad_w:
-            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+        image = pad_reflect101(image, size)
         top, left = _corner(image.shape[:2], size, gen)
         crop = image[top : top + size, left : left + size]
-        (gt,) = augment([to_rgb_float(crop, self.normalise, self.percentiles, levels)], gen, self.flip, self.rotate)
+        (gt,) = augment([to_rgb_float(crop, self.normalise, self.percentiles, levels)], gen, self.hflip, self.rotate,
+                        self.vflip)
         return {"gt": gt}
+
+
+def pad_reflect101(image: np.ndarray, size: int) -> np.ndarray:
+    """H×W×C padded at the bottom and right to at least size×size by mirroring about the edge
+    pixel (OpenCV's BORDER_REFLECT_101, numpy's "reflect"), repeatedly when the image is
+    smaller than the padding."""
+    pad_h, pad_w = max(0, size - image.shape[0]), max(0, size - image.shape[1])
+    if pad_h or pad_w:
+        image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    return image
 
 
 class PairedDataset(Dataset):
     """Aligned crops of LR/HR files with the same relative name (any image suffix)."""
 
     def __init__(self, hr: list[Source], lr_dirs: list[str], hr_dirs: list[str], scale: int, gt_size: int, seed: int,
-                 flip: bool = True, rotate: bool = True, normalise: str = "range",
-                 percentiles: tuple[float, float] = (0.1, 99.9)) -> None:
+                 hflip: bool = True, rotate: bool = False, normalise: str = "range",
+                 percentiles: tuple[float, float] = (0.1, 99.9), vflip: bool = False) -> None:
         self.pairs = match_pairs(hr, hr_dirs, lr_dirs)
         self.scale, self.gt_size, self.seed = scale, gt_size, seed
-        self.flip, self.rotate = flip, rotate
+        self.hflip, self.vflip, self.rotate = hflip, vflip, rotate
         self.normalise, self.percentiles = normalise, tuple(percentiles)
 
     def __len__(self) -> int:
@@ -287,8 +326,19 @@ class PairedDataset(Dataset):
         hr = hr[top * s : (top + lr_size) * s, left * s : (left + lr_size) * s]
         gt = to_rgb_float(hr, self.normalise, self.percentiles, levels)
         lq = to_rgb_float(lr, self.normalise, self.percentiles, levels)
-        gt, lq = augment([gt, lq], gen, self.flip, self.rotate)
+        gt, lq = augment([gt, lq], gen, self.hflip, self.rotate, self.vflip)
         return {"gt": gt, "lq": lq}
+
+
+def training_dataset(config: Config) -> Dataset:
+    """The dataset a recipe's `data` section describes: paired crops, or HR crops to degrade."""
+    c, d = config, config.data
+    options = dict(hflip=d.hflip, vflip=d.vflip, rotate=d.rotate, normalise=d.normalise, percentiles=d.percentiles)
+    if d.degradation == "paired":
+        sources = find_sources(d.hr, d.video_step, allow_video=False)
+        return PairedDataset(sources, d.lr, d.hr, c.scale, d.gt_size, c.seed, **options)
+    source_size = c.degradation.source_size if d.degradation == "realesrgan" else 0
+    return HRDataset(find_sources(d.hr, d.video_step), d.gt_size, c.seed, crop_size=source_size, **options)
 
 
 def match_pairs(hr: list[Source], hr_dirs: list[str], lr_dirs: list[str], key: str = "data.lr") -> list[tuple[Source, Source]]:
@@ -317,6 +367,11 @@ def check_size(source: Source, size: tuple[int, int], crop: int) -> None:
     if min(size) < crop:
         raise LdlError(f"{source} is {size[1]}×{size[0]}, smaller than the {crop} px crop; "
                        "remove it, or lower data.gt_size")
+
+
+def check_paddable(source: Source, size: tuple[int, int]) -> None:
+    if min(size) < 2:
+        raise LdlError(f"{source} is {size[1]}×{size[0]}; an HR image needs at least 2 px each way to be padded; remove it")
 
 
 def check_pair(hr_src: Source, lr_src: Source, hr: tuple[int, int], lr: tuple[int, int], scale: int) -> None:

@@ -136,16 +136,25 @@ def _dct_matrix() -> torch.Tensor:
 
 
 # The 2-D DCT of a row-major flattened 8×8 block is one 64×64 matrix: D B Dᵀ = (D ⊗ D) vec(B).
-_DCT64 = torch.kron(_dct_matrix(), _dct_matrix()).float()
+_DCT64 = torch.kron(_dct_matrix(), _dct_matrix())  # float64; cast to the plane's dtype where used
 
 
-def quant_tables(quality: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """libjpeg's quality scaling of the standard tables, per sample (N) -> N×8×8 each."""
-    q = quality.float().clamp(1, 100)
+def quant_tables(quality: torch.Tensor, model: str = "libjpeg") -> tuple[torch.Tensor, torch.Tensor]:
+    """Luma and chroma quantisation tables at per-sample `quality` (N) -> N×8×8 each, indexed
+    [vertical frequency, horizontal frequency].
+
+    libjpeg: the standard tables scaled as libjpeg's jpeg_quality_scaling does, floored and clamped
+    to [1, 255]. diffjpeg: as BasicSR's basicsr/utils/diffjpeg.py (the JPEG of Real-ESRGAN's and
+    LDL's training): the tables transposed (its y_table and c_table are the standard ones with .T)
+    and multiplied by quality_to_factor(q) = (5000/q or 200 - 2q) / 100, no floor and no clamp."""
+    q = quality.double().clamp(1, 100)
     scale = torch.where(q < 50, 5000 / q, 200 - 2 * q).view(-1, 1, 1)
 
     def table(base: torch.Tensor) -> torch.Tensor:
-        return torch.floor((base.to(q.device) * scale + 50) / 100).clamp(1, 255)
+        base = base.to(q)
+        if model == "diffjpeg":
+            return base.t() * scale / 100
+        return torch.floor((base * scale + 50) / 100).clamp(1, 255)
 
     return table(_LUMA_Q), table(_CHROMA_Q)
 
@@ -155,24 +164,33 @@ def _blockwise(plane: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     n, h, w = plane.shape
     dct = _DCT64.to(plane)
     blocks = plane.view(n, h // 8, 8, w // 8, 8).permute(0, 1, 3, 2, 4).reshape(n, -1, 64)
-    table = table.to(plane).view(n, 1, 64)
+    table = table.to(plane).reshape(n, 1, 64)
     coeffs = torch.round((blocks @ dct.t()) / table) * table
     blocks = (coeffs @ dct).view(n, h // 8, w // 8, 8, 8)
     return blocks.permute(0, 1, 3, 2, 4).reshape(n, h, w)
 
 
-def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
+def jpeg(img: torch.Tensor, quality: torch.Tensor, model: str = "libjpeg") -> torch.Tensor:
     """Baseline JPEG round trip of N×3×H×W in [0, 1] at per-sample `quality` (1..100): YCbCr,
-    4:2:0 chroma, 8×8 DCT quantisation with the standard tables. Runs on any device."""
+    4:2:0 chroma (2×2 mean, nearest-neighbour back), 8×8 DCT quantisation. Runs on any device, in
+    float64 when given float64.
+
+    `model` picks the tables and the padding to a multiple of 16: libjpeg (libjpeg's tables,
+    edge pixels repeated, as an encoder does) or diffjpeg (BasicSR's DiffJPEG with rounding, as in
+    Real-ESRGAN's training: transposed unclamped tables, zero padding; see quant_tables)."""
     n, _, h, w = img.shape
-    x = img.float().clamp(0, 1) * 255
+    work = torch.float64 if img.dtype == torch.float64 else torch.float32
+    x = img.to(work).clamp(0, 1) * 255
     pad_h, pad_w = (-h) % 16, (-w) % 16
-    x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    if model == "diffjpeg":
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="constant", value=0.0)
+    else:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
     r, g, b = x.unbind(1)
     y = 0.299 * r + 0.587 * g + 0.114 * b
     cb = -0.168736 * r - 0.331264 * g + 0.5 * b + 128
     cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128
-    luma_q, chroma_q = quant_tables(quality.to(img.device))
+    luma_q, chroma_q = quant_tables(quality.to(img.device), model)
     y = _blockwise(y - 128, luma_q) + 128
     chroma = F.avg_pool2d(torch.stack((cb, cr), 1), 2)
     cb_q = _blockwise(chroma[:, 0] - 128, chroma_q)
@@ -188,6 +206,19 @@ def jpeg(img: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
 
 def to_8bit(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp((x * 255.0).round(), 0, 255) / 255.0
+
+
+def poisson_levels(img: torch.Tensor) -> torch.Tensor:
+    """Per sample of N×C×H×W: the number of distinct values rounded up to a power of two, the
+    photon count per unit of intensity that generate_poisson_noise_pt (BasicSR) uses."""
+    counts = torch.tensor([float(torch.unique(sample).numel()) for sample in img], dtype=torch.float64)
+    return torch.exp2(torch.ceil(torch.log2(counts))).to(img).view(-1, 1, 1, 1)
+
+
+def poisson_noise(img: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Poisson noise (unit scale) for 8-bit-rounded N×C×H×W, each sample at its own level count."""
+    levels = poisson_levels(img)
+    return torch.poisson(img * levels, generator=generator) / levels - img
 
 
 def bicubic_lr(gt: torch.Tensor, scale: int) -> torch.Tensor:
@@ -277,26 +308,30 @@ class Degrader:
         return torch.tensor([self._uniform(low, high) for _ in range(n)], device=self.device)
 
     def _noise(self, x: torch.Tensor, r: DegradationRound) -> torch.Tensor:
+        """Real-ESRGAN's random_add_gaussian_noise_pt / random_add_poisson_noise_pt (BasicSR's
+        basicsr/data/degradations.py): Gaussian or Poisson for the whole batch, strength and gray
+        or colour per sample."""
         n = x.shape[0]
         gray = torch.tensor([self._rand() < r.gray_noise_prob for _ in range(n)], device=self.device).view(n, 1, 1, 1)
         if self._rand() < r.gaussian_noise_prob:
             sigma = self._per_sample(n, *r.noise_range).view(n, 1, 1, 1) / 255.0
             color = torch.randn(x.shape, generator=self.noise, device=self.device)
-            mono = torch.randn((n, 1, *x.shape[-2:]), generator=self.noise, device=self.device)
+            # one gray pattern for the batch, scaled per sample (generate_gaussian_noise_pt draws
+            # randn(h, w) once and multiplies it by each sample's sigma)
+            mono = torch.randn(x.shape[-2:], generator=self.noise, device=self.device).expand(n, 1, -1, -1)
             noise = torch.where(gray, mono.expand_as(x), color) * sigma
         else:
             scale = self._per_sample(n, *r.poisson_scale_range).view(n, 1, 1, 1)
             img = to_8bit(x.clamp(0, 1))
-            levels = 256.0  # the image is 8-bit here; Real-ESRGAN rounds the level count up to a power of 2
-            color = torch.poisson(img * levels, generator=self.noise) / levels - img
-            luma = (0.299 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3])
-            mono = torch.poisson(luma * levels, generator=self.noise) / levels - luma
+            color = poisson_noise(img, self.noise)
+            luma = to_8bit(0.2989 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3])  # torchvision's rgb_to_grayscale
+            mono = poisson_noise(luma, self.noise)
             noise = torch.where(gray, mono.expand_as(x), color) * scale
         return (x + noise).clamp(0, 1)
 
     def _jpeg(self, x: torch.Tensor, r: DegradationRound) -> torch.Tensor:
         quality = self._per_sample(x.shape[0], *r.jpeg_range)
-        return jpeg(x.clamp(0, 1), quality)
+        return jpeg(x.clamp(0, 1), quality, self.config.jpeg)
 
     @torch.no_grad()
     def __call__(self, gt: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,7 @@ from ..errors import LdlError
 from ..ldl import ldl_loss
 from . import state as run_files
 from .config import Config
-from .data import HRDataset, PairedDataset, ResumableSampler, find_sources
+from .data import ResumableSampler, training_dataset
 from .degradations import Degrader, PairQueue, bicubic_lr, usm_sharpen
 from .distributed import World, any_true, barrier, broadcast_flag, mean_over
 from .losses import PerceptualLoss, discriminator_gan_loss, generator_gan_loss
@@ -115,15 +115,7 @@ class Trainer:
     def _build_data(self, dataset: Dataset | None) -> None:
         c, w = self.config, self.world
         d = c.data
-        options = dict(flip=d.flip, rotate=d.rotate, normalise=d.normalise, percentiles=d.percentiles)
-        if dataset is not None:
-            self.dataset = dataset
-        elif d.degradation == "paired":
-            sources = find_sources(d.hr, d.video_step, allow_video=False)
-            self.dataset = PairedDataset(sources, d.lr, d.hr, c.scale, d.gt_size, c.seed, **options)
-        else:
-            source_size = c.degradation.source_size if d.degradation == "realesrgan" else 0
-            self.dataset = HRDataset(find_sources(d.hr, d.video_step), d.gt_size, c.seed, crop_size=source_size, **options)
+        self.dataset = dataset if dataset is not None else training_dataset(c)
         self.sampler = ResumableSampler(len(self.dataset), w.size, w.rank, c.seed, d.batch_size)
         if self.sampler.batches_per_epoch < 1:
             raise LdlError(f"data.hr gives {len(self.dataset)} images, fewer than data.batch_size ({d.batch_size}) × "

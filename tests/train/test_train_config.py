@@ -40,10 +40,10 @@ def test_finetune_needs_data_and_says_how():
 
 
 def test_overrides_are_typed():
-    config = load_config(RECIPES / "smoke.yaml", ["optim.lr_g=1e-4", "train.iterations=10", "data.flip=false",
+    config = load_config(RECIPES / "smoke.yaml", ["optim.lr_g=1e-4", "train.iterations=10", "data.hflip=false",
                                                   "degradation.second.noise_range=[2, 20]", "init=null"])
     assert config.optim.lr_g == 1e-4 and isinstance(config.optim.lr_g, float)
-    assert config.train.iterations == 10 and config.data.flip is False
+    assert config.train.iterations == 10 and config.data.hflip is False
     assert config.degradation.second.noise_range == [2.0, 20.0] and config.init is None
 
 

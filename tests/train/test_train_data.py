@@ -60,7 +60,7 @@ def test_video_frames_are_sources(tmp_path):
         out.mux(stream.encode(None))
     sources = find_sources([str(tmp_path)], video_step=3)
     assert len(sources) == 4 and all(s.kind == "video" for s in sources)
-    data = HRDataset(sources, 32, seed=0, flip=False, rotate=False)
+    data = HRDataset(sources, 32, seed=0, hflip=False, rotate=False)
     levels = [float(data[(i, 0)]["gt"].mean()) * 255 for i in range(4)]
     assert levels == sorted(levels) and abs(levels[-1] - 225) < 6  # frames 0, 3, 6, 9 in order
 
@@ -86,9 +86,9 @@ def test_bad_data_gives_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(LdlError, match="holds no images"):
         find_sources([str(tmp_path / "empty")])
-    write_image(tmp_path / "small.png", np.zeros((20, 30, 3), np.uint8))
-    with pytest.raises(LdlError, match=r"30×20, smaller than the 32 px crop.*data.gt_size"):
-        HRDataset(find_sources([str(tmp_path / "small.png")]), 32, seed=0)
+    write_image(tmp_path / "line.png", np.zeros((1, 30, 3), np.uint8))
+    with pytest.raises(LdlError, match=r"30×1; an HR image needs at least 2 px each way"):
+        HRDataset(find_sources([str(tmp_path / "line.png")]), 32, seed=0)
     (tmp_path / "broken.png").write_bytes(b"not an image")
     data = HRDataset(find_sources([str(tmp_path / "broken.png")]), 32, seed=0)
     with pytest.raises(LdlError, match="cannot read"):
@@ -116,3 +116,36 @@ def test_percentile_levels_come_from_the_whole_image(tmp_path):
     data = HRDataset(find_sources([str(tmp_path)]), 16, seed=0, normalise="percentile", percentiles=(0.0, 100.0))
     values = {round(float(data[(0, e)]["gt"].mean()), 3) for e in range(12)}
     assert values <= {0.0, 1.0, *[round(x / 16, 3) for x in range(17)]} and 0.0 in values  # a dark crop stays dark
+
+
+def test_small_images_are_padded_by_reflection_101_not_refused(tmp_path):
+    """RealESRGANDataset pads images smaller than its 400 px crop with cv2.BORDER_REFLECT_101
+    (mirror about the edge pixel, which is not repeated), bottom and right."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    write_image(tmp_path / "small.png", image)
+    crop = HRDataset(find_sources([str(tmp_path / "small.png")]), 32, seed=0, hflip=False)[(0, 0)]["gt"]
+
+    def reflect101(i: int, n: int) -> int:
+        return i if i < n else 2 * (n - 1) - i
+
+    rows = [reflect101(i, 20) for i in range(32)]
+    cols = [reflect101(j, 30) for j in range(32)]
+    expected = image[np.ix_(rows, cols)].transpose(2, 0, 1).astype(np.float32) / 255
+    assert rows[20:23] == [18, 17, 16]
+    np.testing.assert_array_equal(crop.numpy(), expected)
+
+
+def test_meta_info_lists_name_the_training_images(tmp_path):
+    """BasicSR's meta_info layout: datasets/DF2K/meta_info/x.txt lists paths under datasets/DF2K."""
+    root = tmp_path / "DF2K"
+    (root / "sub").mkdir(parents=True)
+    (root / "meta_info").mkdir()
+    for name in ("a", "b", "c"):
+        write_image(root / "sub" / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+    (root / "meta_info" / "list.txt").write_text("sub/c.png\nsub/a.png (8,8,3)\n", encoding="utf-8")
+    sources = find_sources([str(root / "meta_info" / "list.txt")])
+    assert [Path(s.path).name for s in sources] == ["c.png", "a.png"]
+    (root / "meta_info" / "list.txt").write_text("sub/missing.png\n", encoding="utf-8")
+    with pytest.raises(LdlError, match="line 1 names .*missing.png, which does not exist"):
+        find_sources([str(root / "meta_info" / "list.txt")])

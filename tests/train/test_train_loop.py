@@ -20,7 +20,7 @@ def _log(run_dir):
 
 
 def test_loss_decreases(tmp_path, image_folder):
-    overrides = tiny(tmp_path, "learn", f"data.hr={image_folder}", "data.gt_size=48", "data.flip=false", "data.rotate=false",
+    overrides = tiny(tmp_path, "learn", f"data.hr={image_folder}", "data.gt_size=48", "data.hflip=false", "data.rotate=false",
                      "data.degradation=bicubic", "discriminator.arch=none", "losses.gan=0", "losses.pixel=1",
                      "losses.pixel_target=gt", "optim.lr_g=2e-3", "train.iterations=40", "train.save_every=1000")
     train(SMOKE, overrides)
@@ -53,6 +53,7 @@ def test_run_folder_and_validation(tmp_path, image_folder):
     assert [p.name for p in (run / "samples" / "2").iterdir()] == ["chelsea.png"]
     metrics = [row for row in _log(run) if "val/psnr" in row]
     assert metrics and 5 < metrics[0]["val/psnr"] < 60 and 0 < metrics[0]["val/ssim"] <= 1
+    assert 5 < metrics[0]["val/psnr_y"] < 60 and 0 < metrics[0]["val/ssim_y"] <= 1  # the paper's tables: Y channel
     # a new run under the same name keeps the old one aside
     train(SMOKE, tiny(tmp_path, "val", f"data.hr={image_folder}", "train.iterations=1"))
     assert len(list((tmp_path / "runs").glob("val_archived_*"))) == 1
@@ -90,8 +91,8 @@ def test_missing_vgg_weights_say_how_to_get_or_disable(tmp_path, image_folder, m
 def test_too_small_images_and_empty_folder_are_one_line(tmp_path, capsys):
     small = tmp_path / "small"
     small.mkdir()
-    write_image(small / "a.png", np.zeros((20, 20, 3), np.uint8))
-    for folder, message in ((small, "smaller than the 32 px crop"), (tmp_path / "nothing", "does not exist")):
+    write_image(small / "a.png", np.zeros((1, 20, 3), np.uint8))
+    for folder, message in ((small, "needs at least 2 px"), (tmp_path / "nothing", "does not exist")):
         args = [SMOKE]
         for o in tiny(tmp_path, "bad", f"data.hr={folder}"):
             args += ["--set", o]
