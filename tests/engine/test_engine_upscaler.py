@@ -80,10 +80,18 @@ def test_sizes_the_network_cannot_take_are_padded() -> None:
     from ldl_video.archs import RRDBNet
     from ldl_video.model import SRModel
 
+    torch.manual_seed(0)
     net = RRDBNet(scale=2, num_block=1, num_feat=8, num_grow_ch=4).eval()
     model = SRModel("tiny-x2", net, 2, "RRDBNet", size_multiple=2)
-    out = Upscaler(model, device="cpu").upscale(np.zeros((33, 47, 3), np.uint8))
+    image = np.ascontiguousarray(skimage.data.astronaut()[200:233, 180:227])  # 33×47: odd both ways
+    out = Upscaler(model, device="cpu", precision="fp32").upscale(image)
     assert out.shape == (66, 94, 3)
+    # the reference: mirror one row and one column onto the bottom and right, run, cut back
+    padded = np.pad(image.astype(np.float32) / 255, ((0, 1), (0, 1), (0, 0)), mode="reflect")
+    with torch.inference_mode():
+        expected = net(torch.from_numpy(padded).permute(2, 0, 1)[None])[0, :, :66, :94].permute(1, 2, 0).numpy()
+    expected = np.clip(np.rint(expected * 255), 0, 255)
+    assert np.abs(out.astype(int) - expected).max() <= 1
 
 
 def test_alpha_is_resampled_not_hallucinated(compact: Upscaler, natural: np.ndarray) -> None:
