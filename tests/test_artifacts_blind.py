@@ -83,5 +83,8 @@ def test_display_curve_is_fixed_and_monotone():
     weights = torch.tensor([0.0, 1e-5, 1e-4, 1e-3, 1e-2, 1.0])
     shown = to_display(weights)
     assert shown[0] == 0 and (shown.diff() > 0).all() and shown[-1] <= 1
+    # the curve the overlay is documented with: weak microscopy-level maps stay visible, text
+    # edges saturate (a curve much steeper or flatter would hide one end)
+    torch.testing.assert_close(shown[1:5], torch.tensor([0.07, 0.20, 0.51, 0.89]), atol=0.006, rtol=0)
     # no per-map normalisation: a pixel's value does not depend on the rest of the map
     torch.testing.assert_close(to_display(torch.cat([weights, weights * 100]))[: len(weights)], shown)
