@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import LdlError
 from .colour import ColourTags, HdrMetadata, PixelFamily, effective_tags, hdr_from_frame, hdr_from_stream, pixel_family
 from .convert import PlaneFormat, read_planes
+from .ffmpeg_log import ERRORS
 
 # A demuxer that keeps failing at the same spot is at the end of what can be read.
 MAX_CONSECUTIVE_DEMUX_ERRORS = 16
@@ -39,6 +40,7 @@ class DecodeReport:
     expected_end: float | None = None  # seconds, from the container's own duration
     decoded_end: float | None = None
     tolerance: float = 0.1  # seconds the video may end early without counting as cut short
+    skipped: list[str] = field(default_factory=list)  # the demuxer's own log of damage it read past
 
     @property
     def truncated(self) -> bool:
@@ -48,7 +50,7 @@ class DecodeReport:
 
     @property
     def damaged(self) -> bool:
-        return bool(self.decode_errors or self.demux_errors or self.truncated)
+        return bool(self.decode_errors or self.demux_errors or self.skipped or self.truncated)
 
     def describe(self) -> str:
         parts = []
@@ -56,6 +58,8 @@ class DecodeReport:
             parts.append(f"the video stops at {self.decoded_end:.2f} s of {self.expected_end:.2f} s")
         if self.decode_errors or self.demux_errors:
             parts.append(f"{self.decode_errors + self.demux_errors} unreadable packet(s)")
+        if self.skipped:
+            parts.append(f"the demuxer skipped over damaged data {len(self.skipped)} time(s)")
         return "; ".join(parts)
 
 
@@ -90,11 +94,16 @@ class VideoSource:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.container = open_input(path)
+        self._log_mark = ERRORS.watch()
+        try:
+            self.container = open_input(path)
+        except BaseException:
+            ERRORS.release()
+            raise
         try:
             self._setup()
         except BaseException:
-            self.container.close()
+            self.close()
             raise
 
     def _setup(self) -> None:
@@ -278,6 +287,10 @@ class VideoSource:
                 yield self._shifted(packet)
         for frame in self._decode(None):  # frames still inside the decoder after a read error are good
             yield self._convert(frame)
+        self.report.skipped = ERRORS.errors_from(self.container.format.name, self._log_mark)
 
     def close(self) -> None:
-        self.container.close()
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+            ERRORS.release()

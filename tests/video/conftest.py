@@ -215,3 +215,20 @@ def wrapping_ts(media) -> Path:
     from video_media import write_transport_stream
 
     return write_transport_stream(media / "wrap.ts", 2**33 / 90000 - 1.32)
+
+
+@pytest.fixture(scope="session")
+def damaged_mkv(media) -> tuple[Path, int]:
+    """3 s of Matroska in half-second clusters (as muxers cut them at keyframes), 2000 random
+    bytes written over the middle of the file: the demuxer resyncs at the next cluster and
+    frames go missing without any failed call. Returns (path, frames in full)."""
+    import numpy as np
+
+    whole = write_clip(media / "for-damage.mkv", Clip(frames=75, gop=12, audio=[("aac", 2, "eng")],
+                                                       container_options={"cluster_time_limit": "500"}))
+    data = bytearray(whole.read_bytes())
+    start = int(len(data) * 0.4)
+    data[start : start + 2000] = np.random.default_rng(3).integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    path = media / "damaged.mkv"
+    path.write_bytes(bytes(data))
+    return path, 75

@@ -138,3 +138,23 @@ def test_ctrl_c_stops_cleanly(tmp_path, long_mkv):
     assert "interrupted" in err and "Traceback" not in err
     assert not out.exists()
     assert not list(tmp_path.glob(".out.ldl-partial-*"))
+
+
+def test_damaged_matroska_is_not_passed_off_as_complete(capsys, tmp_path, damaged_mkv, media):
+    path, total = damaged_mkv
+    readable = decoded_pts(path)
+    assert 0 < len(readable) < total  # FFmpeg itself skips frames past the garbage
+    out = tmp_path / "out.mkv"
+    code, err = run(capsys, path, out, "-m", "bicubic", "-s", "2", "--quiet")
+    assert_failed_cleanly(code, err, out, "damaged", "skipped", "--keep-partial")
+    assert f"{len(readable)} frame(s) recovered" in err
+    code, err = run(capsys, path, out, "-m", "bicubic", "-s", "2", "--quiet", "--keep-partial")
+    assert code == 1 and str(out) in err
+    assert decoded_pts(out) == readable
+
+
+def test_undamaged_matroska_in_small_clusters_is_complete(capsys, tmp_path, damaged_mkv, media):
+    out = tmp_path / "out.mkv"
+    code, err = run(capsys, media / "for-damage.mkv", out, "-m", "bicubic", "-s", "2", "--quiet")
+    assert code == 0, err
+    assert len(decoded_pts(out)) == damaged_mkv[1]
