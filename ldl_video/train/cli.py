@@ -1,5 +1,6 @@
 """ldl-train RECIPE.yaml [--set key=value ...] [--resume]; under torchrun the same, data-parallel.
 ldl-train corpus DIR builds the offline photograph corpus (train/corpus.py).
+ldl-train prepare OUT --div2k ... --flickr2k ... --ost ... lays out the paper's training data (train/prepare.py).
 Errors are one line on stderr with a non-zero exit (LDL_DEBUG=1 shows tracebacks)."""
 
 from __future__ import annotations
@@ -114,10 +115,44 @@ def _corpus(argv: list[str]) -> int:
     return report_errors(f"{PROG} corpus", action, "interrupted; nothing was written (run the command again)")
 
 
+def build_prepare_parser() -> argparse.ArgumentParser:
+    from .prepare import CROP, STEP
+
+    p = _Parser(prog=f"{PROG} prepare", description="The paper's training data from your DIV2K / Flickr2K / OST folders, "
+                "as Real-ESRGAN's scripts make it: multiscale copies (0.75, 1/2, 1/3, shortest edge 400), overlapping "
+                f"{CROP} px sub-images (step {STEP}) and a meta-info list for data.hr (see training/README.md)")
+    p.add_argument("out", metavar="OUT", help="where the sub-image folders and meta_info/ go (the recipes read datasets/DF2K)")
+    sets = (("--div2k", "DIV2K_train_HR"), ("--flickr2k", "Flickr2K_HR"), ("--hr", "any other HR folder to treat as DF2K"))
+    for flag, what in sets:
+        p.add_argument(flag, action="append", default=[], metavar="DIR", help=f"{what} (repeatable)")
+    p.add_argument("--ost", action="append", default=[], metavar="DIR",
+                   help="OST (OutdoorSceneTrain) images, used at their own scale")
+    p.add_argument("--no-multiscale", action="store_true", help="sub-images of the originals only (no rescaled copies)")
+    p.add_argument("--crop", type=int, default=CROP, help=f"sub-image size (default {CROP})")
+    p.add_argument("--step", type=int, default=STEP, help=f"distance between sub-images (default {STEP}: they overlap)")
+    p.add_argument("--workers", type=int, default=0, help="processes (default: one per CPU core)")
+    return p
+
+
+def _prepare(argv: list[str]) -> int:
+    from .prepare import prepare
+
+    args = build_prepare_parser().parse_args(argv)
+
+    def action() -> int:
+        prepare(args.out, args.div2k + args.flickr2k + args.hr, args.ost, multiscale_copies=not args.no_multiscale,
+                crop=args.crop, step=args.step, workers=args.workers, say=_say)
+        return 0
+
+    return report_errors(f"{PROG} prepare", action, "interrupted; nothing was written (run the command again)")
+
+
 def _run(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["corpus"]:
         return _corpus(argv[1:])
+    if argv[:1] == ["prepare"]:
+        return _prepare(argv[1:])
     args = build_parser().parse_args(argv)
 
     def action() -> int:
