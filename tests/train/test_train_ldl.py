@@ -1,5 +1,7 @@
 """The artifact map and LDL loss against a direct, loop-by-loop transcription of the paper's
-equations (FIELD.md), including the zeroing rule."""
+equations (Liang, Zeng, Zhang, CVPR 2022; the official csjliang/LDL
+ArtifactsDis models: map from the summed residuals, 7×7 local variance, patch variance to the 1/5,
+zero where the EMA residual is larger), including the zeroing rule."""
 
 from __future__ import annotations
 
