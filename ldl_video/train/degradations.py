@@ -291,10 +291,16 @@ class Degrader:
         return torch.stack([make() for _ in range(n)]).to(self.device)
 
     # -- steps
-    def _resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def _resize(self, x: torch.Tensor, size: tuple[int, int], factor: float | None = None) -> torch.Tensor:
+        """To `size`; with `factor`, sampled at that factor (the first round of Real-ESRGAN's
+        realesrgan_model.py calls F.interpolate(scale_factor=...), which places samples slightly
+        differently from the size-based call of the later steps)."""
         mode = self._choice(RESIZE_MODES)
+        options = {} if mode == "area" else {"align_corners": False}
+        if factor is not None and min(size) >= 1:
+            return F.interpolate(x, scale_factor=factor, mode=mode, **options)
         size = (max(1, size[0]), max(1, size[1]))
-        return F.interpolate(x, size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
+        return F.interpolate(x, size=size, mode=mode, **options)
 
     def _resize_factor(self, r: DegradationRound) -> float:
         kind = self._choice(("up", "down", "keep"), r.resize_prob)
@@ -342,7 +348,7 @@ class Degrader:
         if self._rand() < c.first.blur_prob:
             out = filter2d(out, self._kernels(n, lambda: self._blur_kernel(c.first)))
         factor = self._resize_factor(c.first)
-        out = self._resize(out, (int(h * factor), int(w * factor)))
+        out = self._resize(out, (int(h * factor), int(w * factor)), factor)
         out = self._jpeg(self._noise(out, c.first), c.first)
 
         if self._rand() < c.second.blur_prob:
