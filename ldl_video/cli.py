@@ -85,7 +85,8 @@ def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
     result = upscaler.upscale(image)
     map_path = Path(args.artifact_map) if args.artifact_map else None
     # Both files are written under temporary names and renamed only when both are complete.
-    with atomic_output(target) as tmp, (atomic_output(map_path) if map_path else nullcontext()) as map_tmp:
+    with (atomic_output(target, args.overwrite, lock=True) as tmp,
+          (atomic_output(map_path, args.overwrite, lock=True) if map_path else nullcontext()) as map_tmp):
         write_image(tmp, result)
         if map_tmp is not None:
             # the result itself (as saved) stands in for the network's output: the model runs once

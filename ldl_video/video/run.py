@@ -63,6 +63,7 @@ class VideoJob:
     artifact_map: Path | None = None
     keep_partial: bool = False
     quiet: bool = False
+    overwrite: bool = False
 
 
 def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> str:
@@ -78,7 +79,7 @@ def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> 
     settings = EncodeSettings(getattr(args, "codec", None), getattr(args, "crf", None), getattr(args, "preset", None),
                               getattr(args, "pix_fmt", None))
     job = VideoJob(source_path, target, settings, args.batch, map_path, bool(getattr(args, "keep_partial", False)),
-                   bool(getattr(args, "quiet", False)))
+                   bool(getattr(args, "quiet", False)), bool(getattr(args, "overwrite", False)))
     devices = parse_devices(getattr(args, "device", "auto"))
     source = VideoSource(source_path)  # a bad input is reported before the model loads
     try:
@@ -99,12 +100,12 @@ def transcode(source: VideoSource, job: VideoJob, upscalers: list[Upscaler]) -> 
         notes: list[str] = []
         try:
             with ExitStack() as stack:
-                sink_tmp = stack.enter_context(atomic_output(job.target))
+                sink_tmp = stack.enter_context(atomic_output(job.target, job.overwrite, lock=True))
                 sink = VideoSink(sink_tmp, source, (out_w, out_h), job.settings, notes)
                 stack.callback(sink.close)
                 map_sink = None
                 if job.artifact_map is not None:
-                    map_tmp = stack.enter_context(atomic_output(job.artifact_map))
+                    map_tmp = stack.enter_context(atomic_output(job.artifact_map, job.overwrite, lock=True))
                     map_sink = VideoSink(map_tmp, source, (out_w, out_h), EncodeSettings(), [], carry=False, gray=True)
                     stack.callback(map_sink.close)
                 for note in notes:

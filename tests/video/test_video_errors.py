@@ -158,3 +158,46 @@ def test_undamaged_matroska_in_small_clusters_is_complete(capsys, tmp_path, dama
     code, err = run(capsys, media / "for-damage.mkv", out, "-m", "bicubic", "-s", "2", "--quiet")
     assert code == 0, err
     assert len(decoded_pts(out)) == damaged_mkv[1]
+
+
+def _paused_run(long_mkv, out: Path, *extra) -> subprocess.Popen:
+    """A run stopped (SIGSTOP) as soon as it is writing OUTPUT, so the test acts while it is
+    under way whatever the machine's speed; SIGCONT lets it go on."""
+    process = subprocess.Popen(_cli(long_mkv, out, "-m", "bicubic", "-s", "2", "--quiet", *extra),
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(f".{out.stem}.ldl-partial-*")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGSTOP)
+    assert process.poll() is None, "finished before the test could act"
+    return process
+
+
+def test_two_runs_on_one_output(capsys, tmp_path, long_mkv, moving_mkv):
+    out = tmp_path / "out.mkv"
+    first = _paused_run(long_mkv, out)
+    # a second run on the same OUTPUT is refused at once, even with --overwrite
+    for extra in ([], ["--overwrite"]):
+        code, err = run(capsys, moving_mkv, out, "-m", "bicubic", "--quiet", *extra)
+        assert code == 1 and "another run" in err and str(out) in err, err
+        assert len(err.strip().splitlines()) == 1
+    assert list(tmp_path.glob(".out.ldl-partial-*")), "the second run removed the first one's work"
+    # a file that appears at OUTPUT meanwhile (another program) is not replaced without --overwrite
+    out.write_bytes(b"written by someone else")
+    first.send_signal(signal.SIGCONT)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 1 and "appeared" in err and "--overwrite" in err, err
+    assert out.read_bytes() == b"written by someone else"
+    assert not list(tmp_path.glob(".out*ldl-*")), "a temporary or lock file was left behind"
+    # the lock is gone with its run: the next run writes
+    assert run(capsys, moving_mkv, out, "-m", "bicubic", "--quiet", "--overwrite")[0] == 0
+
+
+def test_lock_of_a_dead_run_is_taken_over(capsys, tmp_path, moving_mkv):
+    out = tmp_path / "out.mkv"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    import socket
+
+    (tmp_path / ".out.mkv.ldl-lock").write_text(f"{socket.gethostname()}:{dead.stdout.strip()}")
+    assert run(capsys, moving_mkv, out, "-m", "bicubic", "--quiet")[0] == 0
+    assert len(decoded_pts(out)) == 11 and not (tmp_path / ".out.mkv.ldl-lock").exists()
