@@ -36,6 +36,7 @@ from . import _models
 from ._finetune_data import LR_SOURCES, Microscope, check_planes, unit_planes
 from ._planes import UnsuitableLayer
 from ._plot import LossCurve
+from ._widget import _image_layers, apply_values
 
 if TYPE_CHECKING:
     import napari
@@ -48,12 +49,6 @@ class _Relay(QObject):
     """Carries step reports from the worker thread to the GUI thread (a queued signal)."""
 
     stepped = Signal(object)
-
-
-def _image_layers(viewer) -> list:
-    from napari.layers import Image
-
-    return [layer for layer in viewer.layers if isinstance(layer, Image)]
 
 
 class FineTuneWidget(Container):
@@ -97,7 +92,7 @@ class FineTuneWidget(Container):
                                     tooltip="Minutes; stop when spent (0: only the step count stops)")
         self.patch = SpinBox(label="patch", value=64, min=16, max=512, step=16, tooltip="HR crop size in pixels")
         self.batch = SpinBox(label="batch", value=4, min=1, max=64)
-        self.device = ComboBox(label="device", choices=_devices())
+        self.device = ComboBox(label="device", choices=_models.devices())
         self.preview_every = SpinBox(label="preview every", value=25, min=1, max=100_000,
                                      tooltip="Steps between previews of the held-out plane")
         self.folder = FileEdit(label="save to", mode="d", value=str(model_dir() / "finetuned"))
@@ -146,11 +141,7 @@ class FineTuneWidget(Container):
 
     def __call__(self, **values):
         """Set the named values (images=[...], steps=..., ...) and start; returns the worker."""
-        for name, value in values.items():
-            widget = getattr(self, name, None)
-            if widget is None or not hasattr(widget, "value"):
-                raise TypeError(f"Fine-tune has no setting {name!r}")
-            widget.value = value
+        apply_values(self, values, "Fine-tune")
         return self.run()
 
     def run(self):
@@ -259,13 +250,13 @@ class FineTuneWidget(Container):
         self.last_result = result
         self._preview_target = preview_source
         self._show_preview(result.preview)
-        label = _models.add_checkpoint(result.checkpoint)
+        _models.add_checkpoint(result.checkpoint)
         how = "stopped" if result.stopped_early else "finished"
         self.status.value = f"{how} at step {result.steps} in {result.seconds:.0f} s; saved {result.checkpoint}"
         b, a = result.before, result.after
         self.scores.value = f"PSNR {b.psnr:.2f} → {a.psnr:.2f} dB, SSIM {b.ssim:.4f} → {a.ssim:.4f}"
-        show_info(f"napari-ldl: fine-tuned model saved to {result.checkpoint} (“{label}” in Upscale's model list); "
-                  f"held-out {self.scores.value}")
+        show_info(f"napari-ldl: fine-tuned model saved to {result.checkpoint} (“{result.checkpoint.name}” in "
+                  f"Upscale's model list); held-out {self.scores.value}")
 
     def _finished(self) -> None:
         self.worker = None
@@ -283,9 +274,3 @@ def _import_dynamo_without_triton() -> None:
     if "triton" not in sys.modules:
         sys.modules["triton"] = None  # `import triton` now raises ImportError: torch takes it as absent
     import torch._dynamo  # noqa: F401
-
-
-def _devices() -> list[str]:
-    import torch
-
-    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]

@@ -57,17 +57,14 @@ _CHECKPOINTS: dict[str, str] = {}  # label -> path, in the order they came
 
 
 def add_checkpoint(path: str | Path) -> str:
-    """Offer a checkpoint in every widget's model list at once; returns its label."""
+    """Offer a checkpoint in every widget's model list at once (labelled by its file name);
+    returns its value in the lists, the absolute path."""
     path = str(Path(path).expanduser().resolve())
-    label = Path(path).name
-    for other, known in _CHECKPOINTS.items():
-        if known == path:
-            return other
-    if label in _CHECKPOINTS or label in ZOO:
-        label = path
-    _CHECKPOINTS[label] = path
-    events.checkpoints_changed.emit()
-    return label
+    if path not in _CHECKPOINTS.values():
+        label = Path(path).name
+        _CHECKPOINTS[path if label in _CHECKPOINTS or label in ZOO else label] = path
+        events.checkpoints_changed.emit()
+    return path
 
 
 def checkpoints() -> dict[str, str]:
@@ -80,3 +77,9 @@ def model_choices(trainable: bool = False) -> list[tuple[str, str, bool, str]]:
     rows = [(name, name, present, description) for name, present, description in available_models()
             if not (trainable and ZOO[name].kernel)]
     return rows + [(label, path, Path(path).is_file(), path) for label, path in _CHECKPOINTS.items()]
+
+
+def devices() -> list[str]:
+    import torch
+
+    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]

@@ -1,5 +1,7 @@
-"""The `Upscale` dock widget: choices in, a worker started, two layers out. It never computes:
-the worker (_worker) runs the engine, _layers builds the output layers."""
+"""The `Upscale` dock widget (magicgui, napari's convention): choices in, a worker started, two
+layers out. It never computes: the worker (_worker) runs the engine, _layers builds the output
+layers. The model list is the zoo (models whose weights are missing greyed out) plus every
+checkpoint browsed to or made by the Fine-tune widget."""
 
 from __future__ import annotations
 
@@ -7,21 +9,8 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING
 
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QFileDialog,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
 
 from ldl_video.errors import LdlError
 
@@ -45,116 +34,115 @@ class _Relay(QObject):
     progressed = Signal(object)
 
 
-class UpscaleWidget(QWidget):
+class UpscaleWidget(Container):
+    """Scriptable as napari's magicgui widgets are: `widget(image=layer, model="bicubic", scale=2)`
+    sets those values and starts a run (the started worker is returned)."""
+
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        super().__init__()
+        super().__init__(labels=True)
         self.viewer = napari_viewer
         self.worker = None
         self._cancel = threading.Event()
         self._relay = _Relay()
         self._relay.progressed.connect(self._show_progress)
         self._build()
+        _models.events.checkpoints_changed.connect(self._models_changed)
         self.reset_choices()
 
     # ---- layout -------------------------------------------------------------------------
     def _build(self) -> None:
-        self.layer_box = QComboBox(toolTip="The image layer to upscale (the last two axes are the plane)")
-        self.model_box = QComboBox()
-        for name, present, description in _models.available_models():
-            self.model_box.addItem(name, name)
-            item = self.model_box.model().item(self.model_box.count() - 1)
-            item.setToolTip(description if present else f"weights not here: {description}")
-            item.setEnabled(present)
-        self.model_box.setCurrentIndex(max(0, self.model_box.findData(DEFAULT_MODEL)))
-        browse = QToolButton(text="…", toolTip="Use a checkpoint file (.pth, .safetensors)")
-        browse.clicked.connect(self._browse_checkpoint)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model_box, 1)
-        model_row.addWidget(browse)
-        self.scale_box = QComboBox(toolTip="Output size / input size along y and x")
-        for scale in SCALES:
-            self.scale_box.addItem(f"×{scale}", scale)
-        self.tile_box = QSpinBox(minimum=0, maximum=4096, singleStep=64, value=256, suffix=" px", specialValueText="whole plane",
-                                 toolTip="Tile size in input pixels: bounds memory, and Cancel acts between tiles")
-        self.device_box = QComboBox()
-        for device in _devices():
-            self.device_box.addItem(device, device)
-        self.normalisation_box = QComboBox(toolTip="How intensities are brought to [0, 1] for the model and back "
-                                                   "(auto: 8-bit as is, everything else from its own min/max)")
-        for method in METHODS:
-            self.normalisation_box.addItem(method, method)
-        self.channel_box = QComboBox(toolTip="An axis whose entries are separate channels: each is normalised on its own")
-        self.map_check = QCheckBox("artifact map overlay", checked=True)
-        self.truth_box = QComboBox(toolTip="A high-resolution layer of the same scene: the artifact map from the truth "
-                                           "(the paper's map) instead of the blind estimate")
-        self.run_button = QPushButton("Run")
-        self.cancel_button = QPushButton("Cancel", enabled=False)
-        self.progress_bar = QProgressBar(minimum=0, maximum=_BAR_STEPS, value=0)
-        self.status = QLabel("", wordWrap=True)
-
-        form = QFormLayout()
-        form.addRow("image", self.layer_box)
-        form.addRow("model", model_row)
-        form.addRow("scale", self.scale_box)
-        form.addRow("tile", self.tile_box)
-        form.addRow("device", self.device_box)
-        form.addRow("intensities", self.normalisation_box)
-        form.addRow("channel axis", self.channel_box)
-        form.addRow("", self.map_check)
-        form.addRow("ground truth", self.truth_box)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        column = QVBoxLayout(self)
-        column.addLayout(form)
-        column.addLayout(buttons)
-        column.addWidget(self.progress_bar)
-        column.addWidget(self.status)
-        column.addStretch(1)
-
-        self.run_button.clicked.connect(lambda: self.upscale())
-        self.cancel_button.clicked.connect(self.cancel)
-        self.model_box.currentIndexChanged.connect(self._model_changed)
-        self.layer_box.currentIndexChanged.connect(self._layer_changed)
-        self._model_changed()
+        layers = lambda _: [(layer.name, layer) for layer in _image_layers(self.viewer)]  # noqa: E731
+        self.image = ComboBox(label="image", choices=layers,
+                              tooltip="The image layer to upscale (the last two axes are the plane)")
+        self.model = ComboBox(label="model", choices=lambda _: [(r[0], r[1]) for r in _models.model_choices()])
+        self.browse = PushButton(text="checkpoint file …", tooltip="Use a checkpoint file (.pth, .safetensors)")
+        self.scale = ComboBox(label="scale", choices=[(f"×{s}", s) for s in SCALES],
+                              tooltip="Output size / input size along y and x")
+        self.tile = SpinBox(label="tile (px)", min=0, max=4096, step=64, value=256,
+                            tooltip="Tile size in input pixels (0: the whole plane): bounds memory; Cancel acts between tiles")
+        self.device = ComboBox(label="device", choices=_models.devices())
+        self.intensities = ComboBox(label="intensities", choices=list(METHODS),
+                                    tooltip="How intensities are brought to [0, 1] for the model and back "
+                                            "(auto: 8-bit as is, everything else from its own min/max)")
+        self.channel_axis = ComboBox(label="channel axis", choices=self._channel_choices,
+                                     tooltip="An axis whose entries are separate channels: each is normalised on its own")
+        self.artifact_map = CheckBox(text="artifact map overlay", value=True)
+        self.ground_truth = ComboBox(label="ground truth", choices=lambda _: [("(none: blind estimate)", None)] + layers(None),
+                                     tooltip="A high-resolution layer of the same scene: the artifact map from the truth "
+                                             "(the paper's map) instead of the blind estimate")
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(min=0, max=_BAR_STEPS, value=0)
+        self.status = Label(value="")
+        self.status.native.setWordWrap(True)
+        self.extend([self.image, self.model, self.browse, self.scale, self.tile, self.device, self.intensities,
+                     self.channel_axis, self.artifact_map, self.ground_truth, self.run_button, self.cancel_button,
+                     self.progress, self.status])
+        self.run_button.changed.connect(lambda: self.upscale())
+        self.cancel_button.changed.connect(self.cancel)
+        self.browse.changed.connect(self._browse_checkpoint)
+        self.model.changed.connect(self._model_changed)
+        self.image.changed.connect(lambda: self.channel_axis.reset_choices())
+        self._default_model()
 
     # ---- choices ------------------------------------------------------------------------
     def reset_choices(self, *_) -> None:
-        """Refresh the layer lists (napari calls this when layers are added, removed, renamed)."""
-        from napari.layers import Image
+        """Refresh every list (napari calls this when layers are added, removed, renamed)."""
+        super().reset_choices()
+        self._mark_missing_weights()
 
-        names = [layer.name for layer in self.viewer.layers if isinstance(layer, Image)]
-        _refill(self.layer_box, [(name, name) for name in names])
-        _refill(self.truth_box, [("(none: blind estimate)", None)] + [(name, name) for name in names])
-        self._layer_changed()
+    def _models_changed(self) -> None:
+        try:
+            self.model.reset_choices()
+            self._mark_missing_weights()
+        except RuntimeError:  # the dock was closed and Qt deleted the widget: stop listening
+            _models.events.checkpoints_changed.disconnect(self._models_changed)
 
-    def _layer(self, name: str | None):
-        return self.viewer.layers[name] if name is not None and name in self.viewer.layers else None
+    def _mark_missing_weights(self) -> None:
+        """Models whose weights are not here stay listed, greyed out, with where to get them."""
+        native = self.model.native
+        rows = {value: (present, description) for _, value, present, description in _models.model_choices()}
+        for i in range(native.count()):
+            present, description = rows.get(native.itemData(i), (True, ""))
+            item = native.model().item(i)
+            item.setEnabled(present)
+            item.setToolTip(description if present else f"weights not here: {description}")
+        if not rows.get(self.model.value, (True,))[0]:
+            self._default_model()
 
-    def _layer_changed(self, *_) -> None:
-        layer = self._layer(self.layer_box.currentData())
-        choices = [("none", None)]
+    def _default_model(self) -> None:
+        present = [value for _, value, here, _ in _models.model_choices() if here]
+        self.model.value = DEFAULT_MODEL if DEFAULT_MODEL in present else present[0]
+
+    def _channel_choices(self, _) -> list[tuple[str, int | None]]:
+        layer = self.image.value if hasattr(self, "image") else None
+        choices: list[tuple[str, int | None]] = [("none", None)]
         if layer is not None:
-            leading = layer.ndim - 2
             labels = tuple(layer.axis_labels)
-            choices += [(f"axis {axis} ({labels[axis]}, {layer.data.shape[axis]})", axis) for axis in range(leading)]
-        _refill(self.channel_box, choices)
+            choices += [(f"axis {axis} ({labels[axis]}, {layer.data.shape[axis]})", axis) for axis in range(layer.ndim - 2)]
+        return choices
 
     def _model_changed(self, *_) -> None:
-        native = _models.native_scale(str(self.model_box.currentData()))
+        native = _models.native_scale(str(self.model.value))
         if native in SCALES:
-            self.scale_box.setCurrentIndex(self.scale_box.findData(native))
+            self.scale.value = native
 
     def _browse_checkpoint(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Checkpoint", "", "Checkpoints (*.pth *.pt *.safetensors *.ckpt)")
+        from qtpy.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self.native, "Checkpoint", "", "Checkpoints (*.pth *.pt *.safetensors *.ckpt)")
         if path:
-            self.model_box.addItem(path.rsplit("/", 1)[-1], path)
-            self.model_box.setCurrentIndex(self.model_box.count() - 1)
+            self.model.value = _models.add_checkpoint(path)
 
     # ---- running ------------------------------------------------------------------------
     @property
     def running(self) -> bool:
         return self.worker is not None
+
+    def __call__(self, **values):
+        """Set the named values (image=layer, model=..., scale=..., ...) and start; returns the worker."""
+        apply_values(self, values, "Upscale")
+        return self.upscale()
 
     def upscale(self, layer=None):
         """What Run does, on `layer` (default: the chosen one). Returns the started worker, or
@@ -168,7 +156,7 @@ class UpscaleWidget(QWidget):
             request, source, settings = self._request(layer)
         except LdlError as error:
             show_error(f"napari-ldl: {error}")
-            self.status.setText(str(error))
+            self.status.value = str(error)
             return None
         self._cancel.clear()
         worker = thread_worker(run_upscale, start_thread=False)(request, self._cancel, self._relay.progressed.emit)
@@ -177,7 +165,7 @@ class UpscaleWidget(QWidget):
         worker.finished.connect(self._finished)
         self.worker = worker
         self._set_running(True)
-        self.status.setText(f"upscaling “{request.name}” …")
+        self.status.value = f"upscaling “{request.name}” …"
         worker.start()
         return worker
 
@@ -185,26 +173,26 @@ class UpscaleWidget(QWidget):
         if self.worker is not None:
             self._cancel.set()
             self.worker.quit()
-            self.status.setText("cancelling …")
+            self.status.value = "cancelling …"
 
     def _request(self, layer):
         if layer is None:
-            layer = self._layer(self.layer_box.currentData())
+            layer = self.image.value
         if layer is None:
             raise UnsuitableLayer("there is no image layer to upscale; open one (File > Open Sample > napari-ldl has some)")
-        layout = plane_layout(layer, self.channel_box.currentData() if layer.name == self.layer_box.currentData() else None)
-        scale = int(self.scale_box.currentData())
-        truth = self._layer(self.truth_box.currentData()) if self.map_check.isChecked() else None
+        layout = plane_layout(layer, self.channel_axis.value if layer is self.image.value else None)
+        scale = int(self.scale.value)
+        truth = self.ground_truth.value if self.artifact_map.value else None
         if truth is not None:
             expected = layout.output_shape(round(layout.height * scale), round(layout.width * scale))
             if tuple(truth.data.shape) != expected:
                 raise UnsuitableLayer(f"ground truth “{truth.name}” is {tuple(truth.data.shape)} "
                                       f"but the result will be {expected}; "
                                       f"pick a layer of that shape, or none for the blind estimate")
-        request = UpscaleRequest(layer.data, layout, layer.name, str(self.model_box.currentData()), scale,
-                                 tile=self.tile_box.value(), device=str(self.device_box.currentData()),
-                                 normalisation=str(self.normalisation_box.currentData()),
-                                 artifact_map=self.map_check.isChecked(),
+        request = UpscaleRequest(layer.data, layout, layer.name, str(self.model.value), scale,
+                                 tile=int(self.tile.value), device=str(self.device.value),
+                                 normalisation=str(self.intensities.value),
+                                 artifact_map=bool(self.artifact_map.value),
                                  ground_truth=None if truth is None else truth.data)
         settings = {"scale": scale, "tile": request.tile, "channel_axis": layout.channel_axis,
                     "ground_truth": None if truth is None else truth.name}
@@ -213,7 +201,7 @@ class UpscaleWidget(QWidget):
     def _show_progress(self, progress: Progress) -> None:
         if self.worker is None or not isinstance(progress, Progress):
             return
-        self.progress_bar.setValue(round(progress.fraction * _BAR_STEPS))
+        self.progress.value = round(progress.fraction * _BAR_STEPS)
         if progress.stage == "loading":
             text = "loading the model …"
         elif progress.stage == "measuring":
@@ -222,7 +210,7 @@ class UpscaleWidget(QWidget):
             text = f"plane {min(progress.done + 1, progress.total)}/{progress.total}"
             if progress.tiles_total > 1:
                 text += f", tile {progress.tiles_done}/{progress.tiles_total}"
-        self.status.setText(text)
+        self.status.value = text
 
     def _done(self, source: SourceSnapshot, settings: dict, result: UpscaleResult | Failure | None) -> None:
         from napari.utils.notifications import ErrorNotification, notification_manager
@@ -231,43 +219,36 @@ class UpscaleWidget(QWidget):
             return
         if isinstance(result, Failure):
             notification_manager.dispatch(ErrorNotification(result.error))
-            self.status.setText(str(result.error))
+            self.status.value = str(result.error)
             return
         layers = output_layers(source, result, settings)  # all built before any is added
         for layer in layers:
             self.viewer.layers.append(layer)
         seconds = sum(result.seconds_per_plane)
-        self.status.setText(f"done: {len(result.seconds_per_plane)} plane(s) in {seconds:.1f} s on {result.device}")
+        self.status.value = f"done: {len(result.seconds_per_plane)} plane(s) in {seconds:.1f} s on {result.device}"
 
     def _finished(self) -> None:
         if self._cancel.is_set() or self.worker.abort_requested:  # our Cancel, or napari's task manager
-            self.status.setText("cancelled; no layers added")
+            self.status.value = "cancelled; no layers added"
         self.worker = None
         self._set_running(False)
-        self.progress_bar.setValue(0)
+        self.progress.value = 0
 
     def _set_running(self, running: bool) -> None:
-        self.run_button.setEnabled(not running)
-        self.cancel_button.setEnabled(running)
-
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        self.cancel()
-        super().closeEvent(event)
+        self.run_button.enabled = not running
+        self.cancel_button.enabled = running
 
 
-def _refill(box: QComboBox, items: list[tuple[str, object]]) -> None:
-    """Replace a combo box's items, keeping the current choice when it is still there."""
-    current = box.currentData()
-    box.blockSignals(True)
-    box.clear()
-    for text, data in items:
-        box.addItem(text, data)
-    index = box.findData(current) if current is not None else -1
-    box.setCurrentIndex(index if index >= 0 else 0 if items else -1)
-    box.blockSignals(False)
+def _image_layers(viewer) -> list:
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
 
 
-def _devices() -> list[str]:
-    import torch
-
-    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+def apply_values(container: Container, values: dict, title: str) -> None:
+    """Set a dock widget's settings by name, as a script calling it does."""
+    for name, value in values.items():
+        widget = getattr(container, name, None)
+        if widget is None or not hasattr(widget, "value"):
+            raise TypeError(f"{title} has no setting {name!r}")
+        widget.value = value

@@ -55,11 +55,11 @@ def test_finetune_trains_previews_saves_and_feeds_upscale(qtbot, docked, tmp_pat
     result = finetune.last_result
     assert result is not None and result.steps == 12 and not result.stopped_early
 
-    # one preview layer, replaced in place, aligned to the held-out plane it shows
+    # one preview layer, replaced in place, on top of the held-out plane it restores (made from its LR)
     assert previews == ["held fine-tune preview"]
     preview = viewer.layers["held fine-tune preview"]
-    assert preview.data.shape == (128, 128)
-    np.testing.assert_allclose(preview.scale, (0.1, 0.1))
+    assert preview.data.shape == (64, 64)
+    np.testing.assert_allclose(preview.scale, (0.2, 0.2))
     np.testing.assert_allclose(preview.data_to_world((-0.5, -0.5)), held.data_to_world((-0.5, -0.5)))
     np.testing.assert_allclose(preview.data, result.preview.mean(axis=-1))
 
@@ -187,6 +187,7 @@ def test_compact_x4_folds_into_an_exact_x2():
 def test_checkpoint_labels_join_the_lists(tmp_path):
     path = tmp_path / "mine.pth"
     path.write_bytes(b"")
-    label = _models.add_checkpoint(path)
-    assert (label, str(path.resolve())) in [(r[0], r[1]) for r in _models.model_choices(trainable=True)]
-    assert _models.add_checkpoint(path) == label  # once
+    value = _models.add_checkpoint(path)
+    assert ("mine.pth", value) in [(r[0], r[1]) for r in _models.model_choices(trainable=True)]
+    assert _models.add_checkpoint(path) == value == str(path.resolve())
+    assert [r[1] for r in _models.model_choices()].count(value) == 1  # listed once

@@ -26,17 +26,18 @@ def viewer_and_widget(make_napari_viewer):
 
 
 def _choose(widget: UpscaleWidget, layer: str, model: str = "bicubic", scale: int = 2, tile: int = 0, **choices) -> None:
-    widget.layer_box.setCurrentIndex(widget.layer_box.findData(layer))
-    widget.model_box.setCurrentIndex(widget.model_box.findData(model))
-    widget.scale_box.setCurrentIndex(widget.scale_box.findData(scale))
-    widget.tile_box.setValue(tile)
-    widget.device_box.setCurrentIndex(widget.device_box.findData("cpu"))
+    """Set the choices as a user would pick them in the dock's lists."""
+    widget.image.value = widget.viewer.layers[layer]
+    widget.model.value = model
+    widget.scale.value = scale
+    widget.tile.value = tile
+    widget.device.value = "cpu"
     if "truth" in choices:
-        widget.truth_box.setCurrentIndex(widget.truth_box.findData(choices["truth"]))
+        widget.ground_truth.value = widget.viewer.layers[choices["truth"]]
 
 
 def _run(qtbot, widget: UpscaleWidget) -> None:
-    widget.run_button.click()
+    widget.run_button.native.click()
     assert widget.running
     qtbot.waitUntil(lambda: not widget.running, timeout=RUN_TIMEOUT_MS)
 
@@ -109,7 +110,7 @@ def test_lazy_4d_float_stack_with_a_channel_axis(qtbot, viewer_and_widget):
     data = da.from_array(np.stack([channels, channels[:, ::-1]]), chunks=(1, 1, 16, 24))  # t, c, y, x
     viewer.add_image(data, name="tcyx")
     _choose(widget, "tcyx", "bicubic", scale=2)
-    widget.channel_box.setCurrentIndex(widget.channel_box.findData(1))
+    widget.channel_axis.value = 1
     _run(qtbot, widget)
     upscaled = viewer.layers[1]
     assert isinstance(upscaled.data, np.ndarray) and upscaled.data.shape == (2, 2, 32, 48)
@@ -139,16 +140,16 @@ def test_cancel_stops_within_a_plane_and_adds_nothing(qtbot, viewer_and_widget, 
     monkeypatch.setattr(_models, "cached_model", lambda *args: SRModel("gated", net, 2, "test", weights=False))
     viewer.add_image(np.zeros((2, 64, 64), np.float32), name="planes")
     _choose(widget, "planes", "bicubic", scale=2, tile=16)
-    widget.run_button.click()
+    widget.run_button.native.click()
     try:
         assert net.entered.wait(timeout=60)  # the worker is inside the first tile of plane 1
-        widget.cancel_button.click()
+        widget.cancel_button.native.click()
     finally:
         net.release.set()
     qtbot.waitUntil(lambda: not widget.running, timeout=RUN_TIMEOUT_MS)
     assert net.calls == 1  # stopped after the first batch of tiles, not at the end of the plane
     assert [layer.name for layer in viewer.layers] == ["planes"]
-    assert "cancelled" in widget.status.text() and widget.run_button.isEnabled()
+    assert "cancelled" in widget.status.value and widget.run_button.enabled
 
 
 def test_bad_layers_give_notifications_and_no_layers(qtbot, viewer_and_widget, notifications):
@@ -157,7 +158,7 @@ def test_bad_layers_give_notifications_and_no_layers(qtbot, viewer_and_widget, n
     assert widget.upscale(labels) is None
     viewer.add_image(np.zeros((1, 1), np.uint8), name="dot")
     _choose(widget, "dot")
-    widget.run_button.click()
+    widget.run_button.native.click()
     assert not widget.running
     messages = [n.message for n in notifications if n.severity == NotificationSeverity.ERROR]
     assert any("Labels layer" in m for m in messages) and any("1×1-pixel" in m for m in messages)
@@ -170,13 +171,12 @@ def test_failure_in_the_worker_is_a_notification(qtbot, viewer_and_widget, notif
     _choose(widget, "image")
     not_a_checkpoint = tmp_path / "weights.pth"
     not_a_checkpoint.write_text("not a checkpoint")
-    widget.model_box.addItem("weights.pth", str(not_a_checkpoint))
-    widget.model_box.setCurrentIndex(widget.model_box.count() - 1)
+    widget.model.value = _models.add_checkpoint(not_a_checkpoint)  # what the … button does
     _run(qtbot, widget)
     qtbot.waitUntil(lambda: any(n.severity == NotificationSeverity.ERROR for n in notifications), timeout=10_000)
     (error,) = [n for n in notifications if n.severity == NotificationSeverity.ERROR]
     assert error.message.startswith("napari-ldl: ") and "\n" not in error.message
-    assert [layer.name for layer in viewer.layers] == ["image"] and widget.run_button.isEnabled()
+    assert [layer.name for layer in viewer.layers] == ["image"] and widget.run_button.enabled
 
 
 def test_sample_stack_opens_and_upscales(qtbot, viewer_and_widget):
@@ -185,3 +185,28 @@ def test_sample_stack_opens_and_upscales(qtbot, viewer_and_widget):
     (stack,) = viewer.layers
     assert stack.data.dtype == np.uint16 and stack.ndim == 3
     np.testing.assert_allclose(stack.scale, (0.5, 0.1, 0.1))
+
+
+def test_models_without_weights_are_greyed_out_until_their_file_arrives(viewer_and_widget, tmp_path, monkeypatch):
+    viewer, widget = viewer_and_widget
+    monkeypatch.setenv("LDL_MODEL_DIR", str(tmp_path))
+    widget.reset_choices()
+    items = {widget.model.native.itemData(i): widget.model.native.model().item(i) for i in range(widget.model.native.count())}
+    assert items["bicubic"].isEnabled() and items["realesr-animevideov3-x2"].isEnabled()
+    assert not items["ldl-rrdb-x4"].isEnabled() and "net_g_DF2K_RRDB+LDL.pth" in items["ldl-rrdb-x4"].toolTip()
+    (tmp_path / "net_g_DF2K_RRDB+LDL.pth").write_bytes(b"")  # the user drops the official file in the model folder
+    widget.reset_choices()
+    index = widget.model.native.findData("ldl-rrdb-x4")
+    assert widget.model.native.model().item(index).isEnabled()
+
+
+def test_widget_is_scriptable_like_a_magicgui_function(qtbot, viewer_and_widget):
+    viewer, widget = viewer_and_widget
+    layer = viewer.add_image(skimage.data.moon()[:24, :32], name="moon")
+    worker = widget(image=layer, model="bicubic", scale=3, tile=0, device="cpu", artifact_map=False)
+    assert worker is not None
+    qtbot.waitUntil(lambda: not widget.running, timeout=RUN_TIMEOUT_MS)
+    assert viewer.layers[0].name == "moon" and len(viewer.layers) == 2
+    assert viewer.layers[1].data.shape == (72, 96)
+    with pytest.raises(TypeError, match="no setting 'colour'"):
+        widget(colour="red")
