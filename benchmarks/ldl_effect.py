@@ -238,9 +238,23 @@ def train_arm(recipe: Path, corpus: Path, runs: Path, device: str, overrides: li
     return path, time.perf_counter() - started
 
 
+def ship(checkpoint: str | Path, out: Path, note: str) -> Path:
+    """The EMA generator of a run as the package's fp16 .safetensors (BasicSR names), with a note
+    (data, recipe, iterations) in its metadata."""
+    from safetensors.torch import save_file
+
+    from ldl_video.checkpoints import read_state_dict
+
+    state = {k: v.detach().to(torch.float16).contiguous() for k, v in read_state_dict(checkpoint).items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out), metadata={"format": "pt", "architecture": "SRVGGNetCompact 64 feat 16 conv PReLU x4",
+                                         "about": note})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--corpus", type=Path, required=True, help="built by `ldl-train corpus DIR`")
+    p.add_argument("--corpus", type=Path, help="built by `ldl-train corpus DIR`")
     p.add_argument("--out", type=Path, default=ROOT / "runs" / "ldl_effect")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -249,7 +263,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", default="realesr-animevideov3-x4", help="the starting model, scored beside the arms")
     p.add_argument("--evaluate", nargs="+", metavar="LABEL=MODEL", help="skip training; score these models")
     p.add_argument("--eval-max-side", type=int, default=0, help="shrink held-out photographs to this size (0: as built)")
+    p.add_argument("--ship", metavar="CHECKPOINT", help="write CHECKPOINT's EMA generator as ldl_video/weights/"
+                   "ldl-compact-x4.safetensors (fp16) and stop")
+    p.add_argument("--note", default="", help="with --ship: the model card's one-line summary, kept in the file")
     args = p.parse_args(argv)
+    if args.ship:
+        print(ship(args.ship, ROOT / "ldl_video" / "weights" / "ldl-compact-x4.safetensors", args.note))
+        return 0
+    if args.corpus is None:
+        p.error("--corpus DIR is needed (build it with: ldl-train corpus DIR)")
     if args.threads:
         torch.set_num_threads(args.threads)
     from ldl_video.devices import resolve_device

@@ -32,8 +32,8 @@ RECIPE = ROOT / "training" / "ldl_compact_x4.yaml"
 VARIANTS = {
     "paper weights, no VGG (pixel 1e-2 usm, GAN 0.1, D lr 1e-4)":
         ["losses.pixel=1e-2", "losses.pixel_target=usm", "losses.gan=0.1", "optim.lr_d=1e-4"],
-    "pixel 1 (gt), GAN 0.1, D lr 1e-4": ["losses.gan=0.1", "optim.lr_d=1e-4"],
-    "pixel 1 (gt), GAN 0.01, D lr 5e-5 (ldl_compact_x4.yaml)": [],
+    "pixel 1 (gt), GAN 0.1, D lr 1e-4 (ldl_compact_x4.yaml, finetune.yaml without VGG)": ["losses.gan=0.1", "optim.lr_d=1e-4"],
+    "pixel 1 (gt), GAN 0.01, D lr 5e-5": ["losses.gan=0.01", "optim.lr_d=5e-5"],
     "pixel 1 (gt) + LDL only, no GAN (warm-up)": ["losses.gan=0", "discriminator.arch=none"],
 }
 CPU = ["device=cpu", "train.threads=1", "data.gt_size=128", "data.batch_size=4", "data.num_workers=0",
@@ -81,6 +81,7 @@ def main() -> int:
         pairs.append(((bicubic_lr(hr, 4).clamp(0, 1) * 255).round() / 255, gt))
     rows = [("start: realesr-animevideov3-x4", "", measure(load_model("realesr-animevideov3-x4").net, pairs), None, 0.0)]
     print(rows[0])
+    crop = load_config(RECIPE, ["data.hr=[x]", *CPU, *args.overrides]).data.gt_size
     chosen = list(VARIANTS.items())
     if args.only:
         chosen = [chosen[i] for i in args.only]
@@ -101,7 +102,7 @@ def main() -> int:
         "## Offline fine-tune recipe without VGG19 (benchmarks/offline_recipe.py)",
         "",
         f"Machine: {cpu_name()}, 1 thread, shared with other jobs. Start: realesr-animevideov3-x4; "
-        f"{args.steps} steps of batch 4 × 128 px crops of the corpus's training photographs, Real-ESRGAN "
+        f"{args.steps} steps of batch 4 × {crop} px crops of the corpus's training photographs, Real-ESRGAN "
         "degradation (crop degraded directly, queue 16), LDL 1.0 in every row; scored on 256 px centre crops of the 8 "
         "held-out photographs, bicubic ×4 LR. Drift: mean of sr − gt per channel in 8-bit levels.",
         "",

@@ -45,7 +45,7 @@ def train(recipe: str | None, overrides: list[str], resume: bool = False):
     from .distributed import barrier, broadcast_flag, cleanup, setup
     from .loop import Trainer
 
-    config = load_config(recipe, overrides)
+    config = load_config(recipe, overrides, say=_say)
     world = setup(config.device)
     try:
         run_dir = config.run_dir

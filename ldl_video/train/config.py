@@ -8,6 +8,7 @@ Real-ESRGAN's); a recipe file only states what differs.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import types
@@ -163,6 +164,9 @@ class Config:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N (torchrun picks cuda:LOCAL_RANK)
     init: str | None = None  # zoo name or checkpoint for the generator (params_ema, else params)
+    # key=value settings that replace the recipe's own when losses.perceptual is on but VGG19's
+    # weights are not here (nothing downloads them); the user's --set still wins
+    without_vgg: list[str] = field(default_factory=list)
     runs_dir: str = "runs"
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
@@ -184,19 +188,38 @@ class Config:
 # ---------------------------------------------------------------- reading
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """A recipe file (or the defaults when None) plus `key=value` overrides, checked."""
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = (), say=None) -> Config:
+    """A recipe file (or the defaults when None) plus `key=value` overrides, checked. When the
+    recipe's `without_vgg` applies, `say` is told."""
     raw: dict[str, Any] = {}
     where = "defaults"
     if path is not None:
         path = Path(path)
         where = str(path)
         raw = _read_yaml(path)
+    original = copy.deepcopy(raw)
     for item in overrides:
         _apply_override(raw, item)
     config = _build(Config, raw, "", where)
+    if config.without_vgg and config.losses.perceptual > 0 and config.losses.vgg_weights is None and not _vgg_here():
+        raw = original
+        for item in [*config.without_vgg, *overrides]:
+            _apply_override(raw, item)
+        config = _build(Config, raw, "", where)
+        if say is not None:
+            say(f"VGG19 weights not found, so the recipe's without_vgg settings apply: {', '.join(config.without_vgg)}")
     validate(config, where)
     return config
+
+
+def _vgg_here() -> bool:
+    from .losses import find_vgg_weights
+
+    try:
+        find_vgg_weights(None)
+    except LdlError:
+        return False
+    return True
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

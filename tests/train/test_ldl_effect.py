@@ -144,3 +144,22 @@ def test_each_recipe_trains_a_few_steps_on_tiny_crops(recipe, image_folder, tmp_
     terms = set().union(*log)
     assert ("l_ldl" in terms) == ("nold" not in recipe.stem)
     assert {"l_pix", "l_g_gan"} <= terms and "l_percep" not in terms
+
+
+def test_finetune_recipe_without_vgg_weights_switches_to_the_offline_recipe(tmp_path, monkeypatch):
+    import torch
+
+    finetune = ROOT / "training" / "finetune.yaml"
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    said = []
+    config = load_config(finetune, ["data.hr=[x]"], say=said.append)
+    assert config.losses.perceptual == 0 and config.losses.pixel == 1.0 and config.losses.pixel_target == "gt"
+    assert len(said) == 1 and "VGG19 weights not found" in said[0]
+    # the user's --set still wins over the fallback
+    assert load_config(finetune, ["data.hr=[x]", "losses.pixel=0.5"]).losses.pixel == 0.5
+    # with the weights in torch's hub cache, the recipe's own (paper) weights stay
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth").write_bytes(b"")
+    said.clear()
+    config = load_config(finetune, ["data.hr=[x]"], say=said.append)
+    assert config.losses.perceptual == 1.0 and config.losses.pixel == 1.0e-2 and said == []
