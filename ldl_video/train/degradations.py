@@ -1,7 +1,8 @@
 """Real-ESRGAN's second-order degradation, batched on the training device, plus the pieces the
 recipes share: blur kernels (Gaussian iso/aniso, generalized, plateau, sinc), resizing, Gaussian
-and Poisson noise, JPEG, unsharp masking, the bicubic LR of the synthetic recipe, and the
-training-pair queue.
+and Poisson noise, JPEG (BasicSR's DiffJPEG, or a model of libjpeg), unsharp masking, the bicubic
+LR of the synthetic recipe, and the training-pair queue. The steps follow Real-ESRGAN's
+realesrgan/models/realesrgan_model.py (feed_data) and BasicSR's basicsr/data/degradations.py.
 
 Randomness comes from two generators that the resume state carries: one on the CPU for the
 parameters (kernel shapes, scales, qualities), one on the device for the noise images.
@@ -328,9 +329,10 @@ class Degrader:
             noise = torch.where(gray, mono.expand_as(x), color) * sigma
         else:
             scale = self._per_sample(n, *r.poisson_scale_range).view(n, 1, 1, 1)
-            img = to_8bit(x.clamp(0, 1))
-            color = poisson_noise(img, self.noise)
-            luma = to_8bit(0.2989 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3])  # torchvision's rgb_to_grayscale
+            img = x.clamp(0, 1)
+            color = poisson_noise(to_8bit(img), self.noise)
+            # torchvision's rgb_to_grayscale of the unrounded image, then rounded, as generate_poisson_noise_pt
+            luma = to_8bit(0.2989 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3])
             mono = poisson_noise(luma, self.noise)
             noise = torch.where(gray, mono.expand_as(x), color) * scale
         return (x + noise).clamp(0, 1)
