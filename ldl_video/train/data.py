@@ -230,7 +230,7 @@ def augment(tensors: list[torch.Tensor], gen: torch.Generator, hflip: bool, rota
     """The same random horizontal flip, vertical flip and transpose (each with probability 1/2, each
     only when enabled) on every tensor: BasicSR's augment() with use_hflip = hflip and
     use_rot = vflip + rotate, which together give all eight 90° turns and mirror images."""
-    do_hflip, do_vflip, do_transpose = (bool(torch.rand((), generator=gen) < 0.5) for _ in range(3))
+    do_hflip, do_vflip, do_transpose = _flip_draws(gen)
     out = []
     for t in tensors:
         if hflip and do_hflip:
@@ -241,6 +241,23 @@ def augment(tensors: list[torch.Tensor], gen: torch.Generator, hflip: bool, rota
             t = t.transpose(-1, -2)
         out.append(t.contiguous())
     return out
+
+
+def augment_array(image: np.ndarray, gen: torch.Generator, hflip: bool, rotate: bool = False,
+                  vflip: bool = False) -> np.ndarray:
+    """augment() for one H×W×C array, as views (no copy of a large image)."""
+    do_hflip, do_vflip, do_transpose = _flip_draws(gen)
+    if hflip and do_hflip:
+        image = image[:, ::-1]
+    if vflip and do_vflip:
+        image = image[::-1]
+    if rotate and do_transpose:
+        image = image.transpose(1, 0, 2)
+    return image
+
+
+def _flip_draws(gen: torch.Generator) -> tuple[bool, bool, bool]:
+    return tuple(bool(torch.rand((), generator=gen) < 0.5) for _ in range(3))
 
 
 # ---------------------------------------------------------------- datasets
@@ -279,12 +296,12 @@ class HRDataset(Dataset):
         gen = sample_generator(self.seed, epoch, index)
         levels = percentile_levels(image, self.percentiles) if self.normalise == "percentile" else None  # whole image
         size = self.crop_size
+        # RealESRGANDataset's order: flip the whole image, then pad (bottom and right), then crop
+        image = augment_array(image, gen, self.hflip, self.rotate, self.vflip)
         image = pad_reflect101(image, size)
         top, left = _corner(image.shape[:2], size, gen)
         crop = image[top : top + size, left : left + size]
-        (gt,) = augment([to_rgb_float(crop, self.normalise, self.percentiles, levels)], gen, self.hflip, self.rotate,
-                        self.vflip)
-        return {"gt": gt}
+        return {"gt": to_rgb_float(crop, self.normalise, self.percentiles, levels)}
 
 
 def pad_reflect101(image: np.ndarray, size: int) -> np.ndarray:

@@ -134,6 +134,13 @@ def test_small_images_are_padded_by_reflection_101_not_refused(tmp_path):
     expected = image[np.ix_(rows, cols)].transpose(2, 0, 1).astype(np.float32) / 255
     assert rows[20:23] == [18, 17, 16]
     np.testing.assert_array_equal(crop.numpy(), expected)
+    # with flips, the image is flipped before it is padded (RealESRGANDataset: augment, then pad):
+    # the mirrored border stays at the bottom and right
+    flipping = HRDataset(find_sources([str(tmp_path / "small.png")]), 32, seed=0, hflip=True)
+    mirrored = image[:, ::-1][np.ix_(rows, cols)].transpose(2, 0, 1).astype(np.float32) / 255
+    crops = [flipping[(0, epoch)]["gt"].numpy() for epoch in range(12)]
+    assert all(np.array_equal(c, expected) or np.array_equal(c, mirrored) for c in crops)
+    assert any(np.array_equal(c, mirrored) for c in crops)
 
 
 def test_meta_info_lists_name_the_training_images(tmp_path):
