@@ -1,5 +1,13 @@
-"""Still images in and out: PNG through PyAV (8/16-bit gray, RGB, RGBA), TIFF through tifffile
-(any dtype), JPEG and WebP through Pillow (8-bit). Arrays are H×W×C, C = 1..4."""
+"""Still images in and out: PNG, JPEG and WebP through OpenCV (the headless build, which never
+brings its own Qt into napari's process), TIFF through tifffile (any dtype, scientific
+metadata). Arrays are H×W×C, C = 1..4, RGB order.
+
+OpenCV works in BGR(A) order and, for PNG, decodes gray+alpha as BGRA; both are undone here. JPEG
+and opaque WebP are decoded with IMREAD_ANYCOLOR, which applies the EXIF orientation (phone photos
+come out as a viewer shows them); PNG and WebP with alpha need IMREAD_UNCHANGED, which keeps the
+stored orientation (PNG has no EXIF orientation in practice). Files are read and written as bytes
+(imdecode/imencode) so that any path works and a failed decode can say why.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +19,7 @@ import numpy as np
 from .errors import LdlError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
-
-# PNG pixel formats -> (format to decode to, channels to keep)
-_PNG_DECODE = {
-    "gray": ("gray", None), "monob": ("gray", None), "gray16be": ("gray16le", None),
-    "ya8": ("rgba", [0, 3]), "ya16be": ("rgba64le", [0, 3]),
-    "rgb24": ("rgb24", None), "rgb48be": ("rgb48le", None),
-    "rgba": ("rgba", None), "rgba64be": ("rgba64le", None), "pal8": ("rgba", None),
-}
-# (bits, channels) -> (array format, PNG format)
-_PNG_ENCODE = {
-    (8, 1): ("gray", "gray"), (8, 3): ("rgb24", "rgb24"), (8, 4): ("rgba", "rgba"),
-    (16, 1): ("gray16le", "gray16be"), (16, 3): ("rgb48le", "rgb48be"), (16, 4): ("rgba64le", "rgba64be"),
-}
+_PNG_GRAY_ALPHA = 4  # IHDR colour type
 
 
 _MAX_SIDE = {".webp": 16383, ".jpg": 65535, ".jpeg": 65535}
@@ -47,12 +43,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise LdlError(f"input {path} does not exist")
     suffix = path.suffix.lower()
     try:
-        if suffix == ".png":
-            image = _read_png(path)
-        elif suffix in (".tif", ".tiff"):
-            image = _read_tiff(path)
-        else:
-            image = _read_pillow(path)
+        image = _read_tiff(path) if suffix in (".tif", ".tiff") else _read_opencv(path)
     except LdlError:
         raise
     except Exception as exc:  # every reader has its own exception types
@@ -64,14 +55,33 @@ def read_image(path: str | Path) -> np.ndarray:
     return image
 
 
-def _read_png(path: Path) -> np.ndarray:
-    import av
+def _read_opencv(path: Path) -> np.ndarray:
+    import cv2
 
-    with av.open(str(path)) as container:
-        frame = next(container.decode(video=0))
-    target, keep = _PNG_DECODE.get(frame.format.name, ("rgba64le", None))
-    array = frame.to_ndarray(format=target)
-    return array[..., keep] if keep else array
+    data = np.fromfile(path, dtype=np.uint8)
+    alpha = _has_alpha(data)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED if alpha else cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise LdlError(f"cannot read {path} as an image (not a PNG, JPEG or WebP file OpenCV can decode)")
+    if image.ndim == 3:
+        image = image[..., [2, 1, 0, 3][: image.shape[-1]]]  # BGR(A) -> RGB(A)
+    if image.dtype not in (np.uint8, np.uint16):
+        raise LdlError(f"{path}: {image.dtype} images are not supported; use 8/16-bit PNG, JPEG or WebP, or TIFF")
+    if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[25] == _PNG_GRAY_ALPHA:
+        image = image[..., [0, 3]]
+    return image
+
+
+def _has_alpha(data: np.ndarray) -> bool:
+    """Whether a PNG or WebP file carries alpha (read from its header, before decoding)."""
+    head = data[:40].tobytes()
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) > 25:
+        return head[25] in (4, 6) or b"tRNS" in data[:4096].tobytes()  # gray+alpha, RGBA, or a palette with alpha
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        if head[12:16] == b"VP8X":
+            return bool(head[20] & 0x10)
+        return head[12:16] == b"VP8L" and bool(head[24] & 0x10)  # lossless: alpha_is_used bit of the header
+    return False
 
 
 def _read_tiff(path: Path) -> np.ndarray:
@@ -85,18 +95,6 @@ def _read_tiff(path: Path) -> np.ndarray:
     elif array.dtype not in (np.uint8, np.uint16):
         raise LdlError(f"{path}: {array.dtype} TIFF is not supported; use 8/16-bit integers or float")
     return array
-
-
-def _read_pillow(path: Path) -> np.ndarray:
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as opened:
-        image = ImageOps.exif_transpose(opened)  # phone photos: pixels as the viewer shows them
-        mode = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA", "I;16": "I;16"}.get(image.mode)
-        if mode is None:
-            image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-        array = np.asarray(image)
-    return array.astype(np.uint16) if array.dtype.kind in "iu" and array.dtype.itemsize == 2 else array
 
 
 def write_image(path: str | Path, image: np.ndarray, format_suffix: str | None = None) -> None:
@@ -113,7 +111,7 @@ def write_image(path: str | Path, image: np.ndarray, format_suffix: str | None =
         tifffile.imwrite(path, image[..., 0] if image.shape[-1] == 1 else image, photometric=photometric,
                          extrasamples=["unassalpha"] if image.shape[-1] in (2, 4) else None, compression="zlib")
     elif suffix in (".jpg", ".jpeg", ".webp"):
-        _write_pillow(path, image, suffix)
+        _write_lossy(path, image, suffix)
     else:
         raise LdlError(f"unknown image format {suffix!r}; use one of {', '.join(sorted(IMAGE_SUFFIXES))}")
 
@@ -128,31 +126,36 @@ def _to_bits(image: np.ndarray, bits: int) -> np.ndarray:
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:
-    import av
-
     bits = 8 if image.dtype == np.uint8 else 16
     image = _to_bits(image, bits)
-    if image.shape[-1] == 2:  # PNG gray+alpha goes through RGBA
+    if image.shape[-1] == 2:  # OpenCV writes no gray+alpha PNG: RGBA holds it
         image = image[..., [0, 0, 0, 1]]
-    array_format, png_format = _PNG_ENCODE[(bits, image.shape[-1])]
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image if image.shape[-1] > 1 else image[..., 0]), format=array_format)
-    with av.open(str(path), "w", format="image2") as container:
-        stream = container.add_stream("png")
-        stream.width, stream.height, stream.pix_fmt = frame.width, frame.height, png_format
-        container.mux(stream.encode(frame.reformat(format=png_format)))
-        container.mux(stream.encode(None))
+    _encode(path, image, ".png", [])
 
 
-def _write_pillow(path: Path, image: np.ndarray, suffix: str) -> None:
-    from PIL import Image
+def _write_lossy(path: Path, image: np.ndarray, suffix: str) -> None:
+    import cv2
 
     image = _to_bits(image, 8)
     channels = image.shape[-1]
     if suffix != ".webp" and channels in (2, 4):
         warnings.warn(f"{suffix} has no alpha channel: alpha dropped; write .png or .webp to keep it", stacklevel=3)
         image = image[..., : channels - 1]
-    pil = Image.fromarray(np.ascontiguousarray(image[..., 0] if image.shape[-1] == 1 else image))
+    elif channels == 2:
+        image = image[..., [0, 0, 0, 1]]
     if suffix == ".webp":
-        pil.save(path, format="WEBP", quality=95)
-    else:
-        pil.save(path, format="JPEG", quality=95, subsampling=0)
+        _encode(path, image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, 95])
+    else:  # 4:4:4: no chroma subsampling, as the Pillow path before this wrote
+        _encode(path, image, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 95,
+                                      cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444])
+
+
+def _encode(path: Path, image: np.ndarray, extension: str, params: list[int]) -> None:
+    import cv2
+
+    if image.shape[-1] >= 3:
+        image = image[..., [2, 1, 0, 3][: image.shape[-1]]]  # RGB(A) -> BGR(A)
+    ok, encoded = cv2.imencode(extension, np.ascontiguousarray(image if image.shape[-1] > 1 else image[..., 0]), params)
+    if not ok:
+        raise LdlError(f"OpenCV could not encode {path} as {extension}")
+    encoded.tofile(path)
