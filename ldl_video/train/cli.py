@@ -116,11 +116,12 @@ def _corpus(argv: list[str]) -> int:
 
 
 def build_prepare_parser() -> argparse.ArgumentParser:
-    from .prepare import CROP, STEP
+    from .prepare import CROP, PAIRED_CROP, PAIRED_STEP, STEP
 
     p = _Parser(prog=f"{PROG} prepare", description="The paper's training data from your DIV2K / Flickr2K / OST folders, "
                 "as Real-ESRGAN's scripts make it: multiscale copies (0.75, 1/2, 1/3, shortest edge 400), overlapping "
-                f"{CROP} px sub-images (step {STEP}) and a meta-info list for data.hr (see training/README.md)")
+                f"{CROP} px sub-images (step {STEP}) and a meta-info list for data.hr; with --bicubic, the synthetic "
+                "recipe's paired HR/LR sub-images (see training/README.md)")
     p.add_argument("out", metavar="OUT", help="where the sub-image folders and meta_info/ go (the recipes read datasets/DF2K)")
     sets = (("--div2k", "DIV2K_train_HR"), ("--flickr2k", "Flickr2K_HR"), ("--hr", "any other HR folder to treat as DF2K"))
     for flag, what in sets:
@@ -128,8 +129,12 @@ def build_prepare_parser() -> argparse.ArgumentParser:
     p.add_argument("--ost", action="append", default=[], metavar="DIR",
                    help="OST (OutdoorSceneTrain) images, used at their own scale")
     p.add_argument("--no-multiscale", action="store_true", help="sub-images of the originals only (no rescaled copies)")
-    p.add_argument("--crop", type=int, default=CROP, help=f"sub-image size (default {CROP})")
-    p.add_argument("--step", type=int, default=STEP, help=f"distance between sub-images (default {STEP}: they overlap)")
+    p.add_argument("--bicubic", type=int, default=0, choices=(2, 3, 4), metavar="SCALE",
+                   help="the synthetic recipe's set instead: HR cropped to a multiple of 12 and its bicubic LR, "
+                   f"{PAIRED_CROP} px HR sub-images every {PAIRED_STEP} px with their LR")
+    p.add_argument("--crop", type=int, default=0, help=f"sub-image size (default {CROP}; {PAIRED_CROP} with --bicubic)")
+    p.add_argument("--step", type=int, default=0,
+                   help=f"distance between sub-images (default {STEP}, {PAIRED_STEP} with --bicubic: they overlap)")
     p.add_argument("--workers", type=int, default=0, help="processes (default: one per CPU core)")
     return p
 
@@ -141,7 +146,7 @@ def _prepare(argv: list[str]) -> int:
 
     def action() -> int:
         prepare(args.out, args.div2k + args.flickr2k + args.hr, args.ost, multiscale_copies=not args.no_multiscale,
-                crop=args.crop, step=args.step, workers=args.workers, say=_say)
+                crop=args.crop, step=args.step, workers=args.workers, bicubic=args.bicubic, say=_say)
         return 0
 
     return report_errors(f"{PROG} prepare", action, "interrupted; nothing was written (run the command again)")

@@ -16,6 +16,11 @@ Layout written under OUT (the official one, with OUT = datasets/DF2K):
   meta_info/meta_info_DF2Kmultiscale+OST_sub.txt   (…_DF2Kmultiscale_sub.txt without OST)
 Paths in the list are relative to OUT, which is how `data.hr` reads a list in a meta_info/ folder.
 
+With --bicubic 4, the synthetic recipe's paired set instead (train_Synthetic_LDL.yml reads
+HRmod12_sub and LRbicx4_sub, made with BasicSR's data preparation scripts):
+  DF2K_HRmod12_sub/     480 px sub-images every 240 px of each image cropped to a multiple of 12
+  DF2K_LRbicx4_sub/     the same windows (120 px every 60) of its bicubic ×1/4, same names
+
 Differences from the scripts: a side shorter than the crop is kept whole, so such sub-images are
 smaller than 400 px that way (extract_subimages.py fails on them; the training data loader pads
 them by reflection to the 400 px source crop, as RealESRGANDataset does). Everything is written
@@ -40,6 +45,10 @@ SCALES = (0.75, 0.5, 1 / 3)  # generate_multiscale_DF2K.py's scale_list
 SHORTEST_EDGE = 400
 CROP, STEP = 400, 200  # Real-ESRGAN's Training.md: extract_subimages.py --crop_size 400 --step 200
 PNG_LEVEL = 3  # extract_subimages.py's compression_level
+# The synthetic recipe's paired set (train_Synthetic_LDL.yml reads HRmod12_sub and LRbicx4_sub):
+# BasicSR's DIV2K preparation crops HR to a multiple of 12 and cuts 480 px sub-images every 240 px
+# (scripts/data_preparation/extract_subimages.py), the LR ones at 1/scale of that.
+MOD, PAIRED_CROP, PAIRED_STEP = 12, 480, 240
 
 
 def window_starts(length: int, crop: int, step: int) -> list[int]:
@@ -104,13 +113,38 @@ def _open(path: Path):
     return image
 
 
-def _one_image(job: tuple[str, str, str, str, bool, int, int]) -> int:
-    path, stem, sub_dir, scaled_dir, scales, crop, step = job
+def bicubic_pair(image, scale: int, mod: int = MOD):
+    """The synthetic recipe's pair: HR cropped at the bottom and right to a multiple of `mod`
+    (BasicSR's mod_crop; HRmod12), and its bicubic LR (antialiased Keys a = -0.5, as MATLAB's
+    imresize), both PIL images."""
+    import torch
+    from PIL import Image
+
+    from ..resample import resize
+
+    array = np.asarray(image)
+    height, width = array.shape[0] // mod * mod, array.shape[1] // mod * mod
+    if height == 0 or width == 0:
+        raise LdlError(f"an image is smaller than {mod} px; remove it")
+    hr = np.ascontiguousarray(array[:height, :width])
+    planes = hr[..., None] if hr.ndim == 2 else hr
+    x = torch.from_numpy(planes).permute(2, 0, 1)[None].double() / 255
+    lr = (resize(x, height // scale, width // scale, "bicubic")[0].permute(1, 2, 0).clamp(0, 1) * 255).round()
+    lr = lr.to(torch.uint8).numpy()
+    return Image.fromarray(hr), Image.fromarray(lr[..., 0] if hr.ndim == 2 else lr)
+
+
+def _one_image(job: tuple) -> int:
+    path, stem, dirs, mode, scale, crop, step = job
     image = _open(Path(path))
-    count = len(write_sub_images(image, stem, Path(sub_dir), crop, step))
-    if scales:
+    if mode == "bicubic":
+        hr, lr = bicubic_pair(image, scale)
+        count = len(write_sub_images(hr, stem, Path(dirs[0]), crop, step))
+        return count + len(write_sub_images(lr, stem, Path(dirs[1]), crop // scale, step // scale))
+    count = len(write_sub_images(image, stem, Path(dirs[0]), crop, step))
+    if mode == "multiscale":
         for name, scaled in multiscale(image, stem):
-            count += len(write_sub_images(scaled, name, Path(scaled_dir), crop, step))
+            count += len(write_sub_images(scaled, name, Path(dirs[1]), crop, step))
     return count
 
 
@@ -124,41 +158,55 @@ def _images(folder: Path, key: str) -> list[Path]:
 
 
 def prepare(out: str | Path, df2k: list[str | Path], ost: list[str | Path] = (), multiscale_copies: bool = True,
-            crop: int = CROP, step: int = STEP, workers: int = 0, say: Callable[[str], None] = print) -> Path:
-    """Write the sub-image folders and the meta-info list under `out`; returns the list's path.
+            crop: int = 0, step: int = 0, workers: int = 0, bicubic: int = 0,
+            say: Callable[[str], None] = print) -> Path:
+    """Write the sub-image folders (and for the real-world layout the meta-info list) under `out`;
+    returns what `data.hr` should name: the list, or with `bicubic` the HR sub-image folder.
     `df2k`: folders of DIV2K / Flickr2K HR images (rescaled too, unless multiscale_copies is
-    False); `ost`: folders used at their own scale."""
+    False); `ost`: folders used at their own scale. `bicubic` (2, 3 or 4): the synthetic
+    recipe's paired set instead (see bicubic_pair), sub-images of PAIRED_CROP px every PAIRED_STEP."""
     out = Path(out)
+    crop = crop or (PAIRED_CROP if bicubic else CROP)
+    step = step or (PAIRED_STEP if bicubic else STEP)
     if crop < 8 or not 0 < step <= crop:
         raise LdlError(f"--crop must be 8 or more and --step between 1 and the crop, got {crop} and {step}")
     if not df2k and not ost:
         raise LdlError("name at least one image folder: --div2k, --flickr2k, --hr or --ost")
-    names = {"hr": "DF2K_HR_sub", "scaled": "DF2K_multiscale_sub", "ost": "OST_sub"}
-    meta = out / "meta_info" / f"meta_info_DF2K{'multiscale' if multiscale_copies else ''}{'+OST' if ost else ''}_sub.txt"
-    finals = [out / n for n in names.values()] + [meta]
+    if bicubic and (ost or bicubic not in (2, 3, 4) or crop % bicubic or step % bicubic):
+        raise LdlError(f"--bicubic takes 2, 3 or 4, DF2K folders only (no --ost), and --crop/--step divisible by it; "
+                       f"got {bicubic}, crop {crop}, step {step}")
+    if bicubic:
+        names = {"hr": f"DF2K_HRmod{MOD}_sub", "lr": f"DF2K_LRbicx{bicubic}_sub"}
+        meta = None
+    else:
+        names = {"hr": "DF2K_HR_sub", "scaled": "DF2K_multiscale_sub", "ost": "OST_sub"}
+        meta = out / "meta_info" / f"meta_info_DF2K{'multiscale' if multiscale_copies else ''}{'+OST' if ost else ''}_sub.txt"
+    finals = [out / n for n in names.values()] + ([meta] if meta else [])
     taken = [str(p) for p in finals if p.exists()]
     if taken:
         raise LdlError(f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''}; remove them or choose another folder")
     staging = out / f".prepare-{os.getpid()}"
+    mode = "bicubic" if bicubic else "multiscale" if multiscale_copies else "plain"
+    second = str(staging / names["lr" if bicubic else "scaled"])
     jobs = []
     for folder in map(Path, df2k):
         for file in _images(folder, "--div2k/--flickr2k/--hr"):
-            jobs.append((str(file), file.stem, str(staging / names["hr"]), str(staging / names["scaled"]),
-                         multiscale_copies, crop, step))
+            jobs.append((str(file), file.stem, (str(staging / names["hr"]), second), mode, bicubic, crop, step))
     for folder in map(Path, ost):
         for file in _images(folder, "--ost"):
             sub = staging / names["ost"] / file.parent.relative_to(folder)
-            jobs.append((str(file), file.stem, str(sub), "", False, crop, step))
-    stems = [(job[2], job[1]) for job in jobs]
+            jobs.append((str(file), file.stem, (str(sub), ""), "plain", 0, crop, step))
+    stems = [(job[2][0], job[1]) for job in jobs]
     if len(set(stems)) != len(stems):
         raise LdlError("two source images share a file name (e.g. the same set given twice); give each set once")
     try:
         total = _run_jobs(jobs, workers, say)
-        lines = []
-        for name in names.values():
-            lines += sorted(p.relative_to(staging).as_posix() for p in (staging / name).rglob("*.png"))
-        (staging / "meta_info").mkdir(parents=True)
-        (staging / "meta_info" / meta.name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        if meta is not None:
+            lines = []
+            for name in names.values():
+                lines += sorted(p.relative_to(staging).as_posix() for p in (staging / name).rglob("*.png"))
+            (staging / "meta_info").mkdir(parents=True)
+            (staging / "meta_info" / meta.name).write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         for final in finals:
             staged = staging / final.relative_to(out)
             if staged.exists():
@@ -166,8 +214,9 @@ def prepare(out: str | Path, df2k: list[str | Path], ost: list[str | Path] = (),
                 staged.rename(final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    say(f"{total} sub-images of {crop} px from {len(jobs)} images; list: {meta}")
-    return meta
+    result = meta if meta is not None else out / names["hr"]
+    say(f"{total} sub-images of {crop} px from {len(jobs)} images; data.hr: {result}")
+    return result
 
 
 def _run_jobs(jobs: list, workers: int, say: Callable[[str], None]) -> int:

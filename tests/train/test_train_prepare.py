@@ -97,3 +97,33 @@ def test_existing_output_is_refused_and_left_alone(prepared, tmp_path, capsys):
     assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
     assert main(["prepare", str(tmp_path / "o"), "--hr", str(tmp_path / "missing")]) == 1
     assert "is not a folder" in capsys.readouterr().err and not (tmp_path / "o" / "DF2K_HR_sub").exists()
+
+
+def test_bicubic_pairs_for_the_synthetic_recipe(tmp_path):
+    """--bicubic 4: HR cropped to a multiple of 12 (HRmod12), 480 px sub-images every 240 px, and
+    the same windows of its bicubic ×1/4 (LRbicx4), which the synthetic recipe reads as pairs."""
+    import skimage.data
+
+    source = tmp_path / "DIV2K_train_HR"
+    source.mkdir()
+    rocket = skimage.data.rocket()  # 427×640
+    Image.fromarray(rocket).save(source / "0001.png")
+    out = tmp_path / "DF2K"
+    assert main(["prepare", str(out), "--div2k", str(source), "--bicubic", "4", "--workers", "1"]) == 0
+    hr_mod = rocket[:420, :636]  # 427 -> 420, 640 -> 636
+    rows, cols = [0], _official_windows(636, 480, 240)  # 420 px tall: kept whole that way
+    hr_subs = sorted((out / "DF2K_HRmod12_sub").glob("*.png"))
+    lr_subs = sorted((out / "DF2K_LRbicx4_sub").glob("*.png"))
+    assert [p.name for p in hr_subs] == [p.name for p in lr_subs] == [f"0001_s{i:03d}.png" for i in (1, 2)]
+    assert cols == [0, 156]
+    lr_reference = np.asarray(Image.fromarray(hr_mod).resize((159, 105), Image.BICUBIC)).astype(int)  # Pillow: Keys -0.5
+    for sub_hr, sub_lr, left in zip(hr_subs, lr_subs, cols, strict=True):
+        np.testing.assert_array_equal(np.asarray(Image.open(sub_hr)), hr_mod[rows[0] : 480, left : left + 480])
+        lr = np.asarray(Image.open(sub_lr)).astype(int)
+        assert lr.shape == (105, 120, 3)
+        diff = np.abs(lr - lr_reference[:, left // 4 : left // 4 + 120])[4:-4, 4:-4]  # borders: edge handling differs
+        assert diff.max() <= 2 and diff.mean() < 0.5
+    config = load_config(RECIPES / "paper_synthetic_rrdb_x4.yaml",
+                         [f"data.hr={out / 'DF2K_HRmod12_sub'}", f"data.lr={out / 'DF2K_LRbicx4_sub'}"])
+    pair = training_dataset(config)[(0, 0)]
+    assert pair["gt"].shape == (3, 128, 128) and pair["lq"].shape == (3, 32, 32)
