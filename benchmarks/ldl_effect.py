@@ -249,6 +249,7 @@ def ship(checkpoint: str | Path, out: Path, note: str) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out), metadata={"format": "pt", "architecture": "SRVGGNetCompact 64 feat 16 conv PReLU x4",
                                          "about": note})
+    out.chmod(0o644)  # safetensors writes 0600; a package file must be readable by every user
     return out
 
 
