@@ -72,40 +72,49 @@ def lateness(samples: list[float]) -> str:
             f"99th pct {np.percentile(late, 99):.1f} ms, max {late.max():.0f} ms")
 
 
-def viewer_responsiveness(model: str, planes: int, tile: int) -> list[str]:
-    import napari
+def pump_until(condition, limit_s: float) -> None:
+    """Serve the Qt event loop until `condition()` or `limit_s` seconds."""
+    from qtpy.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    end = time.perf_counter() + limit_s
+    while not condition() and time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def start_ticking():
+    """A running 10 ms QTimer, its tick times, and the ticks of 2 s of the idle viewer before."""
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
+
+    for _ in range(50):  # let the window settle
+        QApplication.instance().processEvents()
+    ticks: list[float] = []
+    timer = QTimer(interval=TICK_MS)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    pump_until(lambda: False, 2.0)
+    idle, ticks[:] = list(ticks), []
+    return timer, ticks, idle
+
+
+def viewer_responsiveness(model: str, planes: int, tile: int) -> list[str]:
+    import napari
 
     viewer = napari.Viewer(show=True)
     camera = skimage.data.camera()
     stack = np.stack([np.roll(camera, 37 * k, axis=1) for k in range(planes)])
     viewer.add_image(stack, name="stack")
     _, widget = viewer.window.add_plugin_dock_widget("napari-ldl", "Upscale")
-    widget.model_box.setCurrentIndex(widget.model_box.findData(model))
-    widget.tile_box.setValue(tile)
-    widget.device_box.setCurrentIndex(widget.device_box.findData("cpu"))
-    app = QApplication.instance()
-
-    ticks: list[float] = []
-    timer = QTimer(interval=TICK_MS)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-
-    def pump_until(condition, limit_s: float) -> None:
-        end = time.perf_counter() + limit_s
-        while not condition() and time.perf_counter() < end:
-            app.processEvents()
-            time.sleep(0.001)
-
-    for _ in range(50):  # let the window settle
-        app.processEvents()
-    timer.start()
-    pump_until(lambda: False, 2.0)
-    idle, ticks[:] = list(ticks), []
+    widget.model.value = model
+    widget.tile.value = tile
+    widget.device.value = "cpu"
+    timer, ticks, idle = start_ticking()
     inserted: list[float] = []
     viewer.layers.events.inserted.connect(lambda event: inserted.append(time.perf_counter()))
     start = time.perf_counter()
-    widget.run_button.click()
+    widget.run_button.native.click()
     pump_until(lambda: not widget.running, 1800)
     pump_until(lambda: False, 0.5)
     wall = time.perf_counter() - start

@@ -88,7 +88,7 @@ class FineTuneWidget(Container):
         self.gan = FloatSpinBox(label="GAN weight", value=0.0, min=0.0, max=1.0, step=0.01,
                                 tooltip="0: fidelity only; above 0 adds the U-Net discriminator (several times slower)")
         self.steps = SpinBox(label="steps", value=300, min=1, max=1_000_000, step=50)
-        self.minutes = FloatSpinBox(label="time budget", value=0.0, min=0.0, max=10_000.0, step=1.0,
+        self.minutes = FloatSpinBox(label="time budget", value=4.0, min=0.0, max=10_000.0, step=1.0,
                                     tooltip="Minutes; stop when spent (0: only the step count stops)")
         self.patch = SpinBox(label="patch", value=64, min=16, max=512, step=16, tooltip="HR crop size in pixels")
         self.batch = SpinBox(label="batch", value=4, min=1, max=64)

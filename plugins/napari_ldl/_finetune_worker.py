@@ -16,6 +16,7 @@ step; the weights of that step are still saved. Failures are returned as `Failur
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 import time
@@ -56,6 +57,7 @@ class FineTuneRequest:
     lr: float = 2e-4
     preview_every: int = 25
     seed: int = 0
+    threads: int = 0  # torch CPU threads; 0: half the cores, leaving the rest to the viewer
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ def run_name(model: str) -> str:
 
 def recipe(request: FineTuneRequest, name: str):
     """The trainer's Config for this request (checked as ldl-train checks a recipe)."""
+    from ldl_video.devices import resolve_device
     from ldl_video.train.config import (
         Config,
         DataConfig,
@@ -125,6 +128,10 @@ def recipe(request: FineTuneRequest, name: str):
     )
 
     given_lr = request.lr_from in ("microscope", "paired")  # the dataset carries "lq"
+    threads = request.threads
+    if not threads and resolve_device(request.device).type == "cpu":
+        # a small network on a busy CPU: two threads fighting the viewer (and anything else) are slower than one
+        threads = max(1, (os.cpu_count() or 2) // 2)
     degradation = {"bicubic": "bicubic", "real-world": "realesrgan"}.get(request.lr_from, "paired")
     steps = max(1, request.steps)
     config = Config(
@@ -137,7 +144,7 @@ def recipe(request: FineTuneRequest, name: str):
         losses=LossConfig(pixel=1.0, pixel_target="gt", perceptual=0.0, ldl=1.0 if request.ldl else 0.0, gan=request.gan),
         optim=OptimConfig(lr_g=request.lr, milestones=[]),
         # EMA half-life of a tenth of the run: the paper's 0.999 would leave a 300-step run 74 % the start
-        train=LoopConfig(iterations=steps, ema_decay=min(0.999, max(0.9, 0.5 ** (10 / steps))), precision="fp32",
+        train=LoopConfig(iterations=steps, ema_decay=min(0.999, max(0.9, 0.5 ** (10 / steps))), precision="fp32", threads=threads,
                          log_every=max(1, min(25, steps)), save_every=steps, keep_states=1),
         val=ValConfig(),
     )
@@ -146,10 +153,8 @@ def recipe(request: FineTuneRequest, name: str):
 
 
 def _run(request: FineTuneRequest, cancel: threading.Event, report: Report) -> FineTuneResult:
-    from ldl_video.checkpoints import save_checkpoint
     from ldl_video.devices import resolve_device
     from ldl_video.train.distributed import World
-    from ldl_video.train.loop import Trainer
 
     if not request.planes:
         raise LdlError("choose at least one image layer to fine-tune on")
@@ -157,9 +162,22 @@ def _run(request: FineTuneRequest, cancel: threading.Event, report: Report) -> F
     config = recipe(request, name)
     dataset = PlaneCrops(request.planes, request.scale, request.patch, request.seed, request.lr_from,
                          request.microscope, request.paired)
-    log: list[str] = []
     world = World(device=resolve_device(request.device))
     started = time.perf_counter()
+    threads_before = torch.get_num_threads()
+    try:
+        return _train(request, config, dataset, world, cancel, report, started)
+    finally:
+        torch.set_num_threads(threads_before)  # the trainer set its own; Upscale runs in this process too
+
+
+def _train(request: FineTuneRequest, config, dataset: PlaneCrops, world, cancel: threading.Event, report: Report,
+           started: float) -> FineTuneResult:
+    from ldl_video.checkpoints import save_checkpoint
+    from ldl_video.train.loop import Trainer
+
+    name = config.name
+    log: list[str] = []
     trainer = Trainer(config, world, say=lambda *parts, **_: log.append(" ".join(str(p) for p in parts)), dataset=dataset)
     device = trainer.device
     targets, inputs = _held_out(request)
