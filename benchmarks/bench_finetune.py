@@ -12,12 +12,14 @@ the rows below it (512:660, all columns), pixels the training never sees. LR: th
 for the held-out plane.
 
 1. The default run, exactly as the widget starts it (`run_finetune` with the widget's defaults:
-   realesr-animevideov3-x2 folded to a real ×2, pixel L1 + LDL, no GAN, patch 64, batch 4,
+   realesr-animevideov3-x2 folded to a real ×2, pixel L1 + LDL, no GAN, patch 48, batch 4,
    300 steps or the time budget): wall time, steps/s, held-out PSNR/SSIM before and after, and
    the same scores for plain bicubic as the floor.
 2. Steps per second of the two recipes on the same data: fidelity-first (the default) and the
    paper's real-world GAN recipe (plus vanilla GAN 0.1 with the 64-feature U-Net discriminator).
-3. A shown viewer runs the Fine-tune widget for --viewer-steps steps while a 10 ms QTimer
+3. --compare-lr: held-out PSNR after 60 steps for learning rates 5e-5 … 5e-4 (how the
+   default was chosen).
+4. A shown viewer runs the Fine-tune widget for --viewer-steps steps while a 10 ms QTimer
    measures how late the event loop serves it (as bench_napari.py does for Upscale).
 
 Prints markdown; the numbers go in benchmarks/results/finetune.md.
@@ -30,6 +32,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +107,16 @@ def recipe_speeds(train, held, steps: int) -> list[str]:
     return rows
 
 
+def compare_learning_rates(train, held, steps: int = 60) -> list[str]:
+    rows = ["| learning rate | held-out PSNR before → after (dB) | SSIM before → after |", "|---|---|---|"]
+    for lr in (5e-5, 1e-4, 2e-4, 5e-4):
+        with tempfile.TemporaryDirectory() as folder:
+            result = run_finetune(replace(request(train, held, Path(folder), steps, 0), lr=lr), threading.Event())
+        rows.append(f"| {lr:g} | {result.before.psnr:.2f} → {result.after.psnr:.2f} | "
+                    f"{result.before.ssim:.4f} → {result.after.ssim:.4f} |")
+    return rows
+
+
 def viewer_responsiveness(train, held, steps: int) -> list[str]:
     import napari
 
@@ -130,6 +143,7 @@ def main() -> None:
     parser.add_argument("--viewer-steps", type=int, default=40)
     parser.add_argument("--skip-viewer", action="store_true")
     parser.add_argument("--skip-default", action="store_true")
+    parser.add_argument("--compare-lr", action="store_true")
     args = parser.parse_args()
     train, held = planes()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores, torch {torch.__version__} ({torch.get_num_threads()} "
@@ -138,9 +152,13 @@ def main() -> None:
         print(f"Default run ({args.steps} steps, budget {args.minutes} min):\n")
         for line in default_run(train, held, args.steps, args.minutes):
             print(line, flush=True)
-    print(f"\nRecipe speed ({args.gan_steps} timed steps each, patch 64, batch 4):\n")
+    print(f"\nRecipe speed ({args.gan_steps} timed steps each, patch 48, batch 4):\n")
     for line in recipe_speeds(train, held, args.gan_steps):
         print(line, flush=True)
+    if args.compare_lr:
+        print("\nLearning rate, 60 steps each:\n")
+        for line in compare_learning_rates(train, held):
+            print(line, flush=True)
     if not args.skip_viewer:
         print("\nViewer event loop, 10 ms QTimer:\n")
         for line in viewer_responsiveness(train, held, args.viewer_steps):

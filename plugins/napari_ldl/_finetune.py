@@ -90,7 +90,7 @@ class FineTuneWidget(Container):
         self.steps = SpinBox(label="steps", value=300, min=1, max=1_000_000, step=50)
         self.minutes = FloatSpinBox(label="time budget", value=4.0, min=0.0, max=10_000.0, step=1.0,
                                     tooltip="Minutes; stop when spent (0: only the step count stops)")
-        self.patch = SpinBox(label="patch", value=64, min=16, max=512, step=16, tooltip="HR crop size in pixels")
+        self.patch = SpinBox(label="patch", value=48, min=16, max=512, step=16, tooltip="HR crop size in pixels")
         self.batch = SpinBox(label="batch", value=4, min=1, max=64)
         self.device = ComboBox(label="device", choices=_models.devices())
         self.preview_every = SpinBox(label="preview every", value=25, min=1, max=100_000,
