@@ -9,6 +9,12 @@ from torch import nn
 
 from .resample import Downscaled
 
+# Architectures whose bf16 result on the CPU (autocast, first and last convolution in fp32)
+# stays at or above 50 dB PSNR from fp32 on natural images, so that precision auto may pick
+# bf16 on CPUs that have it (benchmarks/bench_precision.py, benchmarks/results/precision.md).
+# The others run fp32 there until measured: MSRResNet and SwinIR have no weights offline.
+CPU_BF16_ARCHS = frozenset({"RRDBNet", "SRVGGNetCompact"})
+
 
 @dataclass
 class SRModel:
@@ -27,6 +33,11 @@ class SRModel:
     supports_bf16: bool = True
     weights: bool = True
     source: str = ""
+
+    @property
+    def cpu_bf16(self) -> bool:
+        """Whether precision auto may run this network in bf16 on a CPU with native bf16."""
+        return self.weights and self.arch in CPU_BF16_ARCHS
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The parameters under their BasicSR / Real-ESRGAN names (wrappers unwrapped)."""

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .backends import make_backend
 from .devices import resolve_device, resolve_precision
 from .errors import LdlError
 from .model import SRModel
@@ -69,6 +70,9 @@ class Upscaler:
     Lanczos (a network would invent edges in it). `scale` other than the model's own resamples
     the network's output to it. The Upscaler moves `model.net` to its device, precision and
     memory layout in place: load a model once per Upscaler when precisions differ.
+    `backend` picks what runs the network (auto, torch, tensorrt; see ldl_video.backends);
+    precision auto is bf16 on CPUs with native bf16 for the architectures measured close to
+    fp32 in it (SRModel.cpu_bf16), fp32 on other CPUs, fp16 on CUDA.
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class Upscaler:
         tile: int = 0,
         tile_overlap: int = 16,
         batch_size: int = 1,
+        backend: str = "auto",
     ) -> None:
         if isinstance(model, str):
             from .zoo import load_model
@@ -94,16 +99,16 @@ class Upscaler:
         if self.scale <= 0:
             raise LdlError(f"scale must be positive, not {scale}")
         self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device, model.supports_fp16, model.supports_bf16)
+        self.dtype = resolve_precision(precision, self.device, model.supports_fp16, model.supports_bf16, model.cpu_bf16)
         self.tile = tile
         self.tile_overlap = tile_overlap
         self.batch_size = batch_size
-        # NHWC is cuDNN's fast layout and oneDNN's on the CPU (25-35 % faster here for RRDBNet
-        # and SRVGGNetCompact); the network's weights are converted once.
-        self.channels_last = True
-        self.net = model.net.to(self.device, self.dtype).eval()
-        if self.channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+        self.backend = make_backend(backend, model, self.device, self.dtype, max_batch=batch_size)
+
+    @property
+    def net(self) -> torch.nn.Module:
+        """The network as the torch backend runs it (the model's own module otherwise)."""
+        return getattr(self.backend, "net", self.model.net)
 
     # ---- arrays -----------------------------------------------------------------------
     def upscale(self, frames: np.ndarray, progress: ProgressHook | None = None) -> np.ndarray:
@@ -196,16 +201,14 @@ class Upscaler:
 
     def _network(self, x: torch.Tensor) -> torch.Tensor:
         """The bare network on a batch, padded to the size it needs; float32 out."""
-        x = x.to(self.device, self.dtype, non_blocking=True)
+        x = x.to(self.device, self.backend.input_dtype, non_blocking=True)
         h, w = x.shape[-2:]
         multiple = self.model.size_multiple
         pad_h, pad_w = (-h) % multiple, (-w) % multiple
         if pad_h or pad_w:
             mode = "reflect" if pad_h < h and pad_w < w else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out = self.net(x)
+        out = self.backend(x)
         s = self.model.scale
         return out[..., : h * s, : w * s].float()
 
