@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 class LdlError(Exception):
@@ -20,15 +23,50 @@ def one_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a `timeout`, a closed SSH session, a scheduler ending the job), raised
+    where Ctrl-C would be so that the same clean-up runs: partial files deleted, locks released."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, frame) -> None:
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once, clean-up or not
+    raise Stopped(signum)
+
+
+@contextmanager
+def stop_signals_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise `Stopped` in the main thread while the block runs. A signal
+    someone chose to ignore (`nohup`) or handle stays theirs."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, _stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def report_errors(prog: str, action: Callable[[], int], interrupted: str) -> int:
     """Run a command's `action`: a user error is one line on stderr and exit 1, Ctrl-C exit 130
-    with `interrupted`, anything else one line too (LDL_DEBUG=1 re-raises it for the traceback)."""
+    with `interrupted` (SIGTERM and SIGHUP alike, exit 128 + the signal's number), anything else
+    one line too (LDL_DEBUG=1 re-raises it for the traceback)."""
     try:
-        return action()
+        with stop_signals_as_interrupts():
+            return action()
     except LdlError as exc:
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Stopped):
+            print(f"{prog}: {signal.Signals(exc.signum).name}: {interrupted}", file=sys.stderr)
+            return 128 + exc.signum
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130
     except Exception as exc:

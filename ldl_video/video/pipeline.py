@@ -201,9 +201,9 @@ class Pipeline:
         self.threads += [threading.Thread(target=self._upscale, args=(u,), name=f"ldl-upscale-{i}", daemon=True)
                          for i, u in enumerate(self.upscalers)]
         self.started = time.perf_counter()
-        for thread in self.threads:
-            thread.start()
         try:
+            for thread in self.threads:
+                thread.start()
             with self._progress() as bar:
                 while True:
                     item = self._next()
@@ -228,6 +228,7 @@ class Pipeline:
         with self.results_ready:
             self.results_ready.notify_all()
         deadline = time.monotonic() + timeout
-        for thread in self.threads:
+        started = [thread for thread in self.threads if thread.ident is not None]  # a signal can come between starts
+        for thread in started:
             thread.join(max(0.0, deadline - time.monotonic()))
-        return not any(thread.is_alive() for thread in self.threads)
+        return not any(thread.is_alive() for thread in started)

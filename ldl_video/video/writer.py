@@ -221,4 +221,9 @@ class VideoSink:
         self.container.close()
 
     def close(self) -> None:
-        self.container.close()
+        """Close after a failure or an interrupt; the file is deleted, so a muxer that cannot
+        finish it must not hide the reason the run stopped."""
+        try:
+            self.container.close()
+        except av.error.FFmpegError:
+            pass

@@ -201,3 +201,18 @@ def test_lock_of_a_dead_run_is_taken_over(capsys, tmp_path, moving_mkv):
     (tmp_path / ".out.mkv.ldl-lock").write_text(f"{socket.gethostname()}:{dead.stdout.strip()}")
     assert run(capsys, moving_mkv, out, "-m", "bicubic", "--quiet")[0] == 0
     assert len(decoded_pts(out)) == 11 and not (tmp_path / ".out.mkv.ldl-lock").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_terminate_and_hangup_stop_like_ctrl_c(tmp_path, long_mkv, signum):
+    """`timeout`, a closed SSH session or a scheduler stop the run: same clean end as Ctrl-C."""
+    out = tmp_path / "out.mkv"
+    process = _paused_run(long_mkv, out)
+    process.send_signal(signum)
+    process.send_signal(signal.SIGCONT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum, err
+    assert "interrupted" in err and signal.Signals(signum).name in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out*")), "a partial or lock file was left behind"
