@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-overlap", type=int, default=16, help="overlap between tiles in input pixels (default 16)")
     p.add_argument("--batch", type=int, default=1, help="frames (or tiles) per network call (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N; a comma list splits video frames")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                   help="auto: fp16 on CUDA; bf16 on CPUs with native bf16 for the models measured close to fp32, else fp32")
+    p.add_argument("--backend", default="auto", choices=("auto", "torch", "tensorrt", "openvino"),
+                   help="what runs the network: auto (TensorRT on an NVIDIA GPU when installed, else torch)")
     p.add_argument("--codec", help="video encoder (default: libx264, or libx265 for >8-bit sources)")
     p.add_argument("--crf", type=int, help="encoder quality, lower is better (default 18)")
     p.add_argument("--preset", help="encoder preset (default medium)")
@@ -67,7 +70,34 @@ def _upscaler(args: argparse.Namespace, device: str):
 
     model = load_model(args.model, device="cpu", scale=args.scale)
     return Upscaler(model, scale=args.scale, device=device, precision=args.precision,
-                    tile=args.tile, tile_overlap=args.tile_overlap, batch_size=args.batch)
+                    tile=args.tile, tile_overlap=args.tile_overlap, batch_size=args.batch, backend=args.backend)
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    from .backends.onnx_export import DEFAULT_OPSET
+
+    p = _Parser(prog=f"{PROG} export", description="Write a model as ONNX: input N×3×H×W RGB in [0, 1], dynamic N, H, W; "
+                "checked against PyTorch with onnxruntime before it is written.")
+    p.add_argument("model", metavar="MODEL", help="model name (`ldl-video models`) or checkpoint path")
+    p.add_argument("output", metavar="OUT.onnx")
+    p.add_argument("--fp16", action="store_true", help="float16 weights, input and output")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (default {DEFAULT_OPSET})")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT.onnx if it exists")
+    return p
+
+
+def export(argv: list[str]) -> int:
+    from .backends.onnx_export import export_onnx
+    from .files import check_output
+    from .zoo import load_model
+
+    args = build_export_parser().parse_args(argv)
+    check_output(Path(args.output), args.overwrite)
+    model = load_model(args.model, device="cpu")
+    agreement = export_onnx(model, args.output, fp16=args.fp16, opset=args.opset)
+    print(f"wrote {args.output} ({model.name}, ×{model.scale}, {'float16' if args.fp16 else 'float32'}, opset {args.opset}; "
+          f"{agreement:.0f} dB from PyTorch on the check picture)", file=sys.stderr)
+    return 0
 
 
 def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
@@ -132,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["models"]:
         return report_errors(PROG, list_models, "interrupted")
+    if argv[:1] == ["export"]:
+        return report_errors(PROG, lambda: export(argv[1:]), "interrupted; nothing written")
     return report_errors(PROG, lambda: run(build_parser().parse_args(argv)), "interrupted; no output written")
 
 
