@@ -132,6 +132,12 @@ def run(args: argparse.Namespace) -> int:
     source, target = Path(args.input), Path(args.output)
     if not source.exists():
         raise LdlError(f"input {source} does not exist")
+    if args.output == "-":
+        raise LdlError("OUTPUT cannot be - (standard output): a result is written as a file and named only when "
+                       "complete; give a file name such as out.mkv")
+    if not target.suffix and not target.is_dir():
+        raise LdlError(f"OUTPUT {target} has no suffix, and the suffix picks the format: add one "
+                       "(.mkv, .mp4, .mov, .webm; .png, .tif, .jpg, .webp for an image)")
     if source.resolve() == target.resolve():
         raise LdlError("OUTPUT is the same file as INPUT; write to a new file (the source is never touched)")
     check_output(target, args.overwrite)

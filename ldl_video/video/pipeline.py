@@ -83,6 +83,46 @@ def upscale_batch(upscaler: Upscaler, planes: list[np.ndarray], conversion: Conv
     return rgb_to_planes(out, conversion.output), artifact
 
 
+class Progress:
+    """The bar on stderr. In frames when the container counts them; otherwise in seconds of
+    video, which stays right where duration × frame rate does not (variable frame rate, gaps)."""
+
+    def __init__(self, source: VideoSource, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.time_base = float(source.time_base)
+        counted = source.video.frames or None
+        seconds = None if counted else source.seconds
+        self.frames = 0
+        if seconds:
+            self.bar = tqdm(total=round(seconds, 2), unit="s", desc="upscaling", file=sys.stderr, disable=quiet,
+                            dynamic_ncols=True, smoothing=0.1,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} s [{elapsed}<{remaining}{postfix}]")
+        else:
+            self.bar = tqdm(total=counted, unit="frame", desc="upscaling", file=sys.stderr, disable=quiet,
+                            dynamic_ncols=True, smoothing=0.1)
+        self.by_time = bool(seconds)
+        self.started = time.perf_counter()
+
+    def update(self, pts: list[int]) -> None:
+        self.frames += len(pts)
+        if not self.by_time:
+            self.bar.update(len(pts))
+            return
+        position = min(self.bar.total, max(self.bar.n, round(pts[-1] * self.time_base, 2)))
+        self.bar.update(position - self.bar.n)
+        self.bar.set_postfix_str(f"{self.frames} frames, {self.frames / max(1e-9, time.perf_counter() - self.started):.1f} fps",
+                                 refresh=False)
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.by_time and exc[0] is None:
+            self.bar.update(self.bar.total - self.bar.n)
+        self.bar.close()
+
+
 class Pipeline:
     """Run once with `run()`; returns the decoder's report (frames, damage)."""
 
@@ -190,11 +230,8 @@ class Pipeline:
             except queue.Empty:
                 continue
 
-    def _progress(self):
-        from tqdm import tqdm
-
-        return tqdm(total=self.source.frame_estimate, unit="frame", desc="upscaling", file=sys.stderr,
-                    disable=self.quiet, dynamic_ncols=True, smoothing=0.1)
+    def _progress(self) -> Progress:
+        return Progress(self.source, self.quiet)
 
     def run(self) -> DecodeReport:
         self.threads = [threading.Thread(target=self._decode, name="ldl-decode", daemon=True)]
@@ -215,7 +252,7 @@ class Pipeline:
                         if self.map_sink is not None and result.artifact is not None:
                             self.map_sink.write_frames(result.artifact, result.pts)
                         self.in_flight.release()
-                        bar.update(len(result.pts))
+                        bar.update(result.pts)
                     else:
                         self.sink.write_packet(item)
         finally:

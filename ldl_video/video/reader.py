@@ -76,9 +76,15 @@ def _is_cover_art(stream: av.stream.Stream) -> bool:
     return bool(int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
 
+def local_name(path: Path) -> str:
+    """The name to give FFmpeg for a local file. FFmpeg reads anything before a colon as a
+    protocol, so `12:30:00.mp4` would be "protocol not found"; `file:` says it is a file."""
+    return f"file:{path}"
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path))
+        return av.open(local_name(path))
     except PermissionError:
         raise LdlError(f"cannot read {path}: permission denied") from None
     except IsADirectoryError:
@@ -139,6 +145,7 @@ class VideoSource:
         self.sample_aspect_ratio = self.video.sample_aspect_ratio or None
         self.display_matrix = self._display_matrix()
         self.plane_format = PlaneFormat(self.family, self.tags)
+        self.interlaced = bool(first.interlaced_frame)
         self._frame_duration = self._guess_frame_duration()
         self.report.expected_end = self._expected_end()
         self.report.tolerance = 2.5 * self._frame_duration * float(self.time_base) + 0.01
@@ -194,6 +201,25 @@ class VideoSource:
         if not self.others and self.container.duration:
             return ((self.container.start_time or 0) + self.container.duration) / av.time_base
         return None
+
+    def notes(self) -> list[str]:
+        """What the output will lack that the source has (the README's video limits, said at run time)."""
+        notes = []
+        if self.family.alpha:
+            notes.append(f"the source's alpha channel ({self.video.codec_context.pix_fmt}) is dropped: "
+                         "the output is opaque")
+        if self.interlaced:
+            notes.append("the source is interlaced; its frames are upscaled as progressive pictures, fields "
+                         "together (deinterlace first, e.g. ffmpeg -vf bwdif, for a clean result)")
+        return notes
+
+    @property
+    def seconds(self) -> float | None:
+        """How long the video lasts on the output's timeline (which starts at 0), if known."""
+        end = self.report.expected_end
+        if end is None and self.container.duration:
+            end = ((self.container.start_time or 0) + self.container.duration) / av.time_base
+        return max(0.0, end - float(self.start)) if end else None
 
     @property
     def frame_estimate(self) -> int | None:

@@ -97,7 +97,7 @@ def transcode(source: VideoSource, job: VideoJob, upscalers: list[Upscaler]) -> 
     pipeline = None
     try:
         out_h, out_w = upscalers[0].output_size(source.height, source.width)
-        notes: list[str] = []
+        notes: list[str] = source.notes()
         try:
             with ExitStack() as stack:
                 sink_tmp = stack.enter_context(atomic_output(job.target, job.overwrite, lock=True))

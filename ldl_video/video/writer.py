@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import LdlError
 from .colour import ColourTags, HdrMetadata, PixelFamily, choose_pix_fmt, output_tags, pixel_family
 from .convert import PlaneFormat, write_frame
-from .reader import VideoSource
+from .reader import VideoSource, local_name
 from .streams import copy_stream_info, plan_streams
 
 DEFAULT_CRF = 18
@@ -41,6 +41,10 @@ class Encoder:
     options: dict[str, str]
 
 
+def _data_kind(stream: av.stream.Stream) -> str:
+    return stream.metadata.get("handler_name") or stream.codec_tag or f"#{stream.index}"
+
+
 def _moved_chapter(chapter: dict, start: Fraction) -> dict:
     """A chapter on the output's timeline, where the source's `start` became 0."""
     shift = round(start / chapter["time_base"]) if start else 0
@@ -49,7 +53,7 @@ def _moved_chapter(chapter: dict, start: Fraction) -> dict:
 
 def open_output(path: Path) -> av.container.OutputContainer:
     try:
-        return av.open(str(path), "w")
+        return av.open(local_name(path), "w")
     except ValueError:
         raise LdlError(f"unknown video container {path.suffix!r}; use .mkv, .mp4, .mov or .webm") from None
     except av.error.FFmpegError as exc:
@@ -80,7 +84,8 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
     except (av.error.FFmpegError, ValueError):
         raise LdlError(f"unknown video encoder {codec!r}; try libx264, libx265, libvpx-vp9, libsvtav1 or ffv1") from None
     if described.type != "video":
-        raise LdlError(f"{codec} is a {described.type} encoder; --codec takes a video encoder such as libx264")
+        article = "an" if described.type[0] in "aeiou" else "a"
+        raise LdlError(f"{codec} is {article} {described.type} encoder; --codec takes a video encoder such as libx264")
     if described.canonical_name not in container.supported_codecs:
         raise LdlError(f"{container.format.name} cannot hold {codec} video; pick another --codec or another OUTPUT suffix")
     formats = [f.name for f in described.video_formats or []]
@@ -197,8 +202,13 @@ class VideoSink:
             else:
                 notes.append(f"attachment {name} dropped: only Matroska holds attachments")
         data = [s for s in inp.streams if s.type == "data"]
-        if data:
-            notes.append(f"{len(data)} data stream(s) dropped (timecode or other non-media tracks)")
+        timecodes = [s for s in data if s.metadata.get("timecode")]
+        if timecodes and not any(key.lower() == "timecode" for key in self.video.metadata):
+            self.video.metadata["timecode"] = timecodes[0].metadata["timecode"]
+        # The timecode lives on as the video's tag: MOV and MP4 muxers write a timecode track from it.
+        others = [s for s in data if s not in timecodes]
+        if others:
+            notes.append(f"{len(others)} data stream(s) dropped (non-media tracks: {', '.join(_data_kind(s) for s in others)})")
 
     def write_frames(self, planes: list[np.ndarray], pts: list[int]) -> None:
         """One batch: N×h×w arrays per plane of `plane_format`, at `size`."""

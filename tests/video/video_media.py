@@ -357,3 +357,20 @@ def stream_starts(path: Path) -> dict[str, float]:
         packet = next(p for p in container.demux(audio=0) if p.pts is not None)
         first["audio"] = float(packet.pts * packet.time_base)
     return first
+
+
+def write_timecoded_mov(path: Path, timecode: str) -> Path:
+    """A camera-style MOV whose video carries a start timecode: FFmpeg's MOV muxer writes it as
+    a timecode (tmcd) track, which readers see as a data stream."""
+    clip = Clip(frames=3)
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=25)
+    video.width, video.height, video.pix_fmt = clip.width, clip.height, "yuv420p"
+    video.metadata["timecode"] = timecode
+    for i in range(clip.frames):
+        frame = av.VideoFrame.from_ndarray(clip.frame(i)).reformat(format="yuv420p")
+        frame.pts, frame.time_base = i, Fraction(1, 25)
+        out.mux(video.encode(frame))
+    out.mux(video.encode())
+    out.close()
+    return path
