@@ -12,6 +12,7 @@ import scipy.ndimage
 import skimage.data
 import skimage.measure
 import skimage.metrics
+import skimage.transform
 import torch
 from napari.utils.notifications import NotificationSeverity
 from napari_ldl import _models
@@ -191,3 +192,28 @@ def test_checkpoint_labels_join_the_lists(tmp_path):
     assert ("mine.pth", value) in [(r[0], r[1]) for r in _models.model_choices(trainable=True)]
     assert _models.add_checkpoint(path) == value == str(path.resolve())
     assert [r[1] for r in _models.model_choices()].count(value) == 1  # listed once
+
+
+@pytest.mark.parametrize("lr_from", ["bicubic", "real-world", "paired"])
+def test_every_way_of_making_lr_trains(tmp_path, lr_from):
+    import threading
+
+    from napari_ldl._finetune_worker import FineTuneRequest, run_finetune
+
+    hr = skimage.data.camera()[:64, :96].astype(np.float32) / 255
+    hr3 = np.repeat(hr[..., None], 3, axis=-1)
+    lr = skimage.transform.resize(hr3, (32, 48), order=3, anti_aliasing=True).astype(np.float32)  # another library's LR
+    paired = lr_from == "paired"
+    dark = lr * 0.5  # a held-out LR no degradation of the HR would make
+    request = FineTuneRequest([hr3], [hr3], START, 2, tmp_path, lr_from=lr_from, paired=[lr] if paired else None,
+                              held_out_lr=[dark] if paired else None, steps=2, patch=32, batch=2, device="cpu")
+    result = run_finetune(request, threading.Event())
+    assert result.steps == 2 and ldl_video.load_model(str(result.checkpoint)).scale == 2
+    assert result.outputs_after[0].shape == (64, 96, 3)
+    if paired:  # scored on the given LR, not on one made here
+        from ldl_video.train.models import generator_from_init
+
+        with torch.no_grad():
+            start = generator_from_init(START, 2)[0].eval()(torch.from_numpy(dark).permute(2, 0, 1)[None])
+        expected = skimage.metrics.peak_signal_noise_ratio(hr3, start.clamp(0, 1)[0].permute(1, 2, 0).numpy(), data_range=1.0)
+        assert result.before.psnr == pytest.approx(expected, abs=1e-3)
