@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-_COMMON = "clip:vnode;scale:float:opt;model:data:opt;tile:int:opt;overlap:int:opt;device:data:opt;precision:data:opt;"
+_COMMON = ("clip:vnode;scale:float:opt;model:data:opt;tile:int:opt;overlap:int:opt;device:data:opt;precision:data:opt;"
+           "backend:data:opt;")
 
 # (name, VapourSynth argument string, return type), registered in this order.
 FUNCTIONS = [

@@ -18,6 +18,7 @@ from .formats import FLOAT, GRAY, Layout, Plane, layout_of
 
 DEFAULT_MODEL = "realesrgan-x4plus"  # ldl_video.DEFAULT_MODEL, without importing torch to say so
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+BACKENDS = ("auto", "torch", "tensorrt", "openvino")  # ldl_video.backends.BACKENDS, without importing torch
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Options:
     device: str = "auto"
     precision: str = "auto"
     raw: bool = False
+    backend: str = "auto"
 
 
 def parse_options(args: dict[str, Any]) -> Options:
@@ -49,7 +51,10 @@ def parse_options(args: dict[str, Any]) -> Options:
         raise FilterError(f'precision="{options.precision}" is unknown; use "auto", "fp32", "fp16" or "bf16"')
     if precision == "fp16" and (device == "cpu" or (device == "auto" and not _cuda_count())):
         raise FilterError('precision="fp16" needs a CUDA device; on the CPU use precision="fp32" or "bf16"')
-    return Options(options.model, scale, options.tile, options.overlap, device, precision, bool(options.raw))
+    backend = options.backend.strip().lower()
+    if backend not in BACKENDS:
+        raise FilterError(f'backend="{options.backend}" is unknown; use "auto", "torch" or "tensorrt"')
+    return Options(options.model, scale, options.tile, options.overlap, device, precision, bool(options.raw), backend)
 
 
 def _cuda_count() -> int:
@@ -100,9 +105,14 @@ class _Filter:
         scale = options.scale
         with _blame("model", options.model):
             model = load_model(options.model, device="cpu", scale=max(1, round(scale)) if scale else None)
+        with _blame("backend", options.backend):  # before the Upscaler, whose errors are blamed on precision
+            from ldl_video.backends import resolve_backend
+            from ldl_video.devices import resolve_device
+
+            resolve_backend(options.backend, resolve_device(options.device))
         with _blame("precision", options.precision):
             self.upscaler = Upscaler(model, scale=scale, device=options.device, precision=options.precision,
-                                     tile=options.tile, tile_overlap=options.overlap)
+                                     tile=options.tile, tile_overlap=options.overlap, backend=options.backend)
         self.height, self.width = self.upscaler.output_size(clip["height"], clip["width"])
         if self.height < 1 or self.width < 1:
             raise FilterError(f"scale={self.upscaler.scale:g} leaves no pixels of a {clip['width']}×{clip['height']} clip")
