@@ -114,7 +114,8 @@ def test_jpeg_exif_orientation_matches_pillows_transpose(tmp_path):
 
 
 def test_webp_keeps_alpha_and_pillow_reads_it(tmp_path):
-    rgba = np.dstack([_photo(), np.tile(np.arange(80, dtype=np.uint8) * 3 + 10, (64, 1))])  # no 0: WebP encoders drop colour there
+    # alpha never 0: WebP encoders drop the colour of fully transparent pixels
+    rgba = np.dstack([_photo(), np.tile(np.arange(80, dtype=np.uint8) * 3 + 10, (64, 1))])
     write_image(tmp_path / "x.webp", rgba)
     with Image.open(tmp_path / "x.webp") as opened:
         assert opened.mode == "RGBA"
