@@ -214,3 +214,22 @@ def test_gray_gaussian_noise_is_one_pattern_per_batch_scaled_per_sample():
     for other in (b, c):
         assert float(torch.corrcoef(torch.stack([a, other]))[0, 1]) > 0.999  # the same pattern, another sigma
     assert abs(float(a.std() / b.std()) - 1) > 0.01  # drawn per sample
+
+
+def test_first_round_resize_samples_at_the_drawn_factor():
+    """realesrgan_model.py resizes the first round with F.interpolate(scale_factor=...): for a
+    37 px image at 0.7 the samples sit 1/0.7 apart, not 37/25 as a resize to 25 px would put them."""
+    from torch.nn import functional as F
+
+    x = torch.rand(1, 3, 37, 37, generator=torch.Generator().manual_seed(0))
+    degrader = Degrader(DegradationConfig(), 4, torch.device("cpu"), seed=0)
+    seen = set()
+    for _ in range(12):
+        out = degrader._resize(x, (25, 25), 0.7)
+        by_factor = {m: F.interpolate(x, scale_factor=0.7, mode=m) for m in ("area", "bilinear", "bicubic")}
+        match = [m for m, ref in by_factor.items() if torch.allclose(out, ref, atol=1e-6)]
+        assert match, "not a scale-factor resize"
+        seen.add(match[0])
+    by_size = F.interpolate(x, size=(25, 25), mode="bilinear", align_corners=False)
+    assert not torch.allclose(by_size, F.interpolate(x, scale_factor=0.7, mode="bilinear"), atol=1e-3)
+    assert {"bilinear", "bicubic"} <= seen
