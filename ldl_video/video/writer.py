@@ -20,6 +20,8 @@ from .streams import copy_stream_info, plan_streams
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "medium"
+SAR_IN_BITSTREAM = ("libx264", "libx265")  # encoders that write the pixel aspect ratio into the video itself
+_CHROMA_DETAIL = {"444": 4, "422": 2, "440": 2, "420": 1, "411": 1, "410": 0, "": 0}
 HDR_ENCODERS = ("libx265", "libsvtav1")  # those that take mastering-display and content-light metadata
 _STALE_GLOBAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
 
@@ -39,6 +41,21 @@ class Encoder:
     codec: str
     pix_fmt: str
     options: dict[str, str]
+
+
+def _format_loss(source: PixelFamily, output: PixelFamily, encoder: Encoder, container: str) -> list[str]:
+    """A note when the encoder cannot take the source's chroma detail or bit depth (SVT-AV1
+    has only 4:2:0, this libvpx-vp9 only 8 bits), saying what was given up and what keeps it."""
+    lost = []
+    if source.kind != "gray" and _CHROMA_DETAIL[source.chroma] > _CHROMA_DETAIL[output.chroma]:
+        lost.append(f"chroma {source.chroma[0]}:{source.chroma[1]}:{source.chroma[2]} -> "
+                    f"{output.chroma[0]}:{output.chroma[1]}:{output.chroma[2]}")
+    if output.depth < source.depth:
+        lost.append(f"{source.depth} -> {output.depth} bits")
+    if not lost:
+        return []
+    return [f"{encoder.codec} in {container} cannot keep the source's format ({', '.join(lost)}; written as "
+            f"{encoder.pix_fmt}); .mkv with libx265 or ffv1 keeps it"]
 
 
 def _data_kind(stream: av.stream.Stream) -> str:
@@ -148,6 +165,8 @@ class VideoSink:
         encoder = choose_encoder(out, family, settings if not gray else EncodeSettings(), hdr)
         self.encoder = encoder
         self.family = pixel_family(encoder.pix_fmt)
+        if not gray and not settings.pix_fmt:
+            notes.extend(_format_loss(source.family, self.family, encoder, out.format.name))
         width, height = even_size(*size, self.family)
         if (width, height) != size:
             notes.append(f"{encoder.pix_fmt} needs even sizes: output cropped from {size[0]}×{size[1]} to {width}×{height}")
@@ -168,12 +187,20 @@ class VideoSink:
         context.color_primaries, context.color_trc = self.tags.primaries, self.tags.transfer
         if source.sample_aspect_ratio:
             context.sample_aspect_ratio = source.sample_aspect_ratio
+            sar = source.sample_aspect_ratio
+            if sar != 1 and out.format.name in ("matroska", "webm") and encoder.codec not in SAR_IN_BITSTREAM:
+                # Matroska keeps the ratio only in the stream's own field, which PyAV cannot set;
+                # MP4/MOV take it from the codec parameters (pasp box), H.264/HEVC in the bitstream.
+                notes.append(f"the pixel aspect ratio {sar.numerator}:{sar.denominator} is lost: {encoder.codec} in "
+                             f"{out.format.name} cannot carry it here, so players show square pixels; use "
+                             f"{' or '.join(SAR_IN_BITSTREAM)}, or .mp4/.mov, to keep it")
         if source.display_matrix:
             stream.set_display_matrix(source.display_matrix)
         if encoder.codec == "libx265" and out.format.name in ("mp4", "mov"):
             context.codec_tag = "hvc1"  # the tag Apple's players need; FFmpeg's default hev1 they refuse
         copy_stream_info(source.video, stream)
         self.video = stream
+        self._last_dts: int | None = None
         self.handlers = {}
         if carry:
             self.handlers = plan_streams(out, source.others, notes)
@@ -216,7 +243,23 @@ class VideoSink:
             frame = write_frame([plane[index] for plane in planes], self.plane_format, self.encoder.pix_fmt)
             frame.pts = stamp
             frame.time_base = self.video.codec_context.time_base
-            self.container.mux(self.video.encode(frame))
+            # Some encoders (prores_ks) tag their bitstream from each frame, not from the stream.
+            frame.colorspace, frame.color_range = self.tags.matrix, self.tags.range
+            frame.color_primaries, frame.color_trc = self.tags.primaries, self.tags.transfer
+            self.container.mux(self._ordered(self.video.encode(frame)))
+
+    def _ordered(self, packets: list[av.Packet]) -> list[av.Packet]:
+        """x265 gives a clip shorter than its look-ahead decode times of about -3e11; MKV shrugs,
+        the MP4/MOV muxer fails ("not yet implemented"). A decode time that is missing, after its
+        presentation time or more than 10 s before it is rebuilt: increasing, never after pts."""
+        for packet in packets:
+            if packet.pts is None or not packet.time_base:
+                continue
+            bound = round(10 / packet.time_base)
+            if packet.dts is None or packet.dts > packet.pts or packet.pts - packet.dts > bound:
+                packet.dts = packet.pts if self._last_dts is None or packet.pts > self._last_dts else self._last_dts + 1
+            self._last_dts = packet.dts
+        return packets
 
     def write_packet(self, packet: av.Packet) -> None:
         handler = self.handlers.get(packet.stream.index)
@@ -225,7 +268,7 @@ class VideoSink:
 
     def finish(self) -> None:
         """Drain the encoders and write the trailer (the file is complete after this)."""
-        self.container.mux(self.video.encode(None))
+        self.container.mux(self._ordered(self.video.encode(None)))
         for handler in self.handlers.values():
             self.container.mux(handler.flush())
         self.container.close()

@@ -47,6 +47,7 @@ class Clip:
     options: dict[str, str] = field(default_factory=dict)
     container_options: dict[str, str] = field(default_factory=dict)
     colour: tuple[int, int, int] | None = None  # a flat frame instead of the moving pattern
+    sar: Fraction | None = None  # pixel aspect ratio (anamorphic DVD: 64:45 wide, 8:9 narrow)
 
     def frame(self, i: int) -> np.ndarray:
         top = 255 if self.depth == 8 else 65535
@@ -79,6 +80,8 @@ def write_clip(path: Path, clip: Clip) -> Path:
     context.time_base = Fraction(1, 1000) if clip.pts else Fraction(1, clip.rate)
     if clip.gop:
         context.gop_size = clip.gop
+    if clip.sar:
+        context.sample_aspect_ratio = clip.sar
     if clip.tags:
         context.color_primaries, context.color_trc, context.colorspace, context.color_range = clip.tags
     if clip.rotation is not None:
