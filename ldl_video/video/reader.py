@@ -72,7 +72,7 @@ def _parse_duration_tag(text: str | None) -> float | None:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-def _is_cover_art(stream: av.stream.Stream) -> bool:
+def is_cover_art(stream: av.stream.Stream) -> bool:
     return bool(int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
 
@@ -114,7 +114,7 @@ class VideoSource:
 
     def _setup(self) -> None:
         container = self.container
-        videos = [s for s in container.streams.video if not _is_cover_art(s)]
+        videos = [s for s in container.streams.video if not is_cover_art(s)]
         if not videos:
             kinds = sorted({s.type for s in container.streams})
             has = ", ".join(kinds) if kinds else "no streams at all"
@@ -127,7 +127,7 @@ class VideoSource:
         rate = self.video.average_rate or self.video.guessed_rate or self.video.base_rate
         self.rate: Fraction | None = Fraction(rate) if rate else None
         self.others = [s for s in container.streams if s is not self.video and s.type in ("audio", "subtitle", "video")]
-        self.extra_videos = [s for s in self.others if s.type == "video" and not _is_cover_art(s)]
+        self.extra_videos = [s for s in self.others if s.type == "video" and not is_cover_art(s)]
         self.others = [s for s in self.others if s not in self.extra_videos]
         self.report = DecodeReport()
         self.start = self._common_start()
@@ -172,7 +172,7 @@ class VideoSource:
         (the demuxer unwraps them to a negative start), would otherwise play an hour of nothing
         or hide its beginning behind an edit list."""
         starts = [Fraction(s.start_time) * s.time_base for s in (self.video, *self.others)
-                  if s.start_time is not None and s.time_base and not _is_cover_art(s)]
+                  if s.start_time is not None and s.time_base and not is_cover_art(s)]
         return min(starts) if starts else Fraction(0)
 
     def _shifted(self, packet: av.Packet) -> av.Packet:
@@ -314,6 +314,15 @@ class VideoSource:
         for frame in self._decode(None):  # frames still inside the decoder after a read error are good
             yield self._convert(frame)
         self.report.skipped = ERRORS.errors_from(self.container.format.name, self._log_mark)
+
+    def picture(self, stream: av.stream.Stream) -> bytes:
+        """The bytes of an attached picture (cover art, a Matroska image attachment): FFmpeg hands
+        them out once, as the first packet, so a second reader takes them without disturbing this one."""
+        with av.open(local_name(self.path)) as other:
+            for packet in other.demux(other.streams[stream.index]):
+                if packet.size:
+                    return bytes(packet)
+        return b""
 
     def close(self) -> None:
         if self.container is not None:

@@ -15,13 +15,14 @@ import numpy as np
 from ..errors import LdlError
 from .colour import ColourTags, HdrMetadata, PixelFamily, choose_pix_fmt, output_tags, pixel_family
 from .convert import PlaneFormat, write_frame
-from .reader import VideoSource, local_name
-from .streams import copy_stream_info, plan_streams
+from .reader import VideoSource, is_cover_art, local_name
+from .streams import codec_id_name, copy_stream_info, plan_streams
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "medium"
 SAR_IN_BITSTREAM = ("libx264", "libx265")  # encoders that write the pixel aspect ratio into the video itself
 _CHROMA_DETAIL = {"444": 4, "422": 2, "440": 2, "420": 1, "411": 1, "410": 0, "": 0}
+_PICTURE_SUFFIX = {"mjpeg": "jpg", "png": "png", "bmp": "bmp", "webp": "webp", "gif": "gif", "tiff": "tiff"}
 HDR_ENCODERS = ("libx265", "libsvtav1")  # those that take mastering-display and content-light metadata
 _STALE_GLOBAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
 
@@ -203,7 +204,12 @@ class VideoSink:
         self._last_dts: int | None = None
         self.handlers = {}
         if carry:
-            self.handlers = plan_streams(out, source.others, notes)
+            pictures = [s for s in source.others if is_cover_art(s)]
+            keeps_pictures = out.format.name in ("mp4", "ipod")  # as cover art ('covr'); MOV's muxer cannot
+            carried = [s for s in source.others if keeps_pictures or s not in pictures]
+            self.handlers = plan_streams(out, carried, notes)
+            if not keeps_pictures:
+                self._carry_pictures(source, pictures, notes)
             for extra in source.extra_videos:
                 notes.append(f"video #{extra.index} dropped: only the main video stream (#{source.video.index}) is upscaled")
             self._carry_container_info(source, notes)
@@ -212,6 +218,18 @@ class VideoSink:
         except av.error.FFmpegError as exc:
             raise LdlError(f"cannot start {encoder.codec} ({encoder.pix_fmt}, {width}×{height}) in {out.format.name}: "
                            f"{getattr(exc, 'strerror', None) or exc}") from None
+
+    def _carry_pictures(self, source: VideoSource, pictures: list[av.stream.Stream], notes: list[str]) -> None:
+        """Cover art and image attachments: Matroska keeps them as attachments (copied as a
+        stream they would become a one-frame video track); elsewhere they are dropped, said."""
+        for picture in pictures:
+            codec = codec_id_name(picture)
+            name = picture.metadata.get("filename") or f"cover.{_PICTURE_SUFFIX.get(codec, codec)}"
+            if self.container.format.name == "matroska":
+                mimetype = picture.metadata.get("mimetype") or f"image/{_PICTURE_SUFFIX.get(codec, codec).replace('jpg', 'jpeg')}"
+                self.container.add_attachment(name, mimetype, source.picture(picture))
+            else:
+                notes.append(f"cover art {name} dropped: {self.container.format.name} cannot hold it (.mkv or .mp4 keep it)")
 
     def _carry_container_info(self, source: VideoSource, notes: list[str]) -> None:
         out, inp = self.container, source.container

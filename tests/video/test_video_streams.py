@@ -86,3 +86,45 @@ def test_matroska_attachments_are_kept(attachment_mkv, tmp_path):
         attachments = [s for s in result.streams if s.type == "attachment"]
         assert [(a.metadata.get("filename"), a.mimetype, a.data) for a in attachments] == [
             ("font.ttf", "application/x-truetype-font", b"not really a font, but bytes to keep")]
+
+
+def _pictures(path) -> list[tuple[str | None, bytes]]:
+    """Attached pictures as FFmpeg reads them back: (file name, bytes) of each; a Matroska image
+    attachment and MP4 cover art both come out as video streams marked attached_pic."""
+    found = []
+    with av.open(str(path)) as container:
+        for stream in container.streams.video:
+            if int(stream.disposition) & int(av.stream.Disposition.attached_pic):
+                with av.open(str(path)) as again:
+                    data = next(bytes(p) for p in again.demux(again.streams[stream.index]) if p.size)
+                found.append((stream.metadata.get("filename"), data))
+    return found
+
+
+@pytest.mark.parametrize("source_suffix", [".mkv", ".mp4"])  # an image attachment, MP4 cover art
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_cover_art_stays_cover_art(media, tmp_path, source_suffix, suffix):
+    from video_media import Clip, cover_jpeg, write_clip
+
+    picture = cover_jpeg()
+    source = write_clip(media / f"cover{source_suffix}", Clip(frames=3, audio=[("aac", 2, "eng")], cover=picture))
+    out = tmp_path / f"out{suffix}"
+    assert upscale(source, out) == 0
+    pictures = _pictures(out)
+    assert [data for _, data in pictures] == [picture]  # the same bytes, once
+    if suffix == ".mkv":
+        assert pictures[0][0] == "cover.jpg"
+    with av.open(str(out)) as result:  # and not an ordinary one-frame video track
+        ordinary = [s for s in result.streams.video if not int(s.disposition) & int(av.stream.Disposition.attached_pic)]
+        assert len(ordinary) == 1 and ordinary[0].codec_context.name == "h264"
+
+
+def test_cover_art_that_cannot_be_kept_is_said(media, tmp_path, capsys):
+    from video_media import Clip, cover_jpeg, write_clip
+
+    source = write_clip(media / "cover-for-mov.mp4", Clip(frames=3, cover=cover_jpeg()))
+    out = tmp_path / "out.mov"
+    assert main([str(source), str(out), "-m", "bicubic", "-s", "2"]) == 0
+    assert "cover art cover.jpg dropped: mov cannot hold it" in capsys.readouterr().err
+    with av.open(str(out)) as result:
+        assert [s.type for s in result.streams] == ["video"]

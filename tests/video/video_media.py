@@ -48,6 +48,7 @@ class Clip:
     container_options: dict[str, str] = field(default_factory=dict)
     colour: tuple[int, int, int] | None = None  # a flat frame instead of the moving pattern
     sar: Fraction | None = None  # pixel aspect ratio (anamorphic DVD: 64:45 wide, 8:9 narrow)
+    cover: bytes | None = None  # a JPEG: an image attachment in Matroska, cover art (attached picture) elsewhere
 
     def frame(self, i: int) -> np.ndarray:
         top = 255 if self.depth == 8 else 65535
@@ -102,7 +103,19 @@ def write_clip(path: Path, clip: Clip) -> Path:
     if clip.chapters:
         out.set_chapters([{"id": i + 1, "start": a, "end": b, "time_base": Fraction(1, 1000), "metadata": {"title": t}}
                           for i, (a, b, t) in enumerate(clip.chapters)])
+    cover_stream = None
+    if clip.cover is not None and path.suffix in (".mkv", ".webm"):
+        out.add_attachment("cover.jpg", "image/jpeg", clip.cover)
+    elif clip.cover is not None:
+        cover_stream = out.add_stream("mjpeg")
+        cover_stream.width = cover_stream.height = 32
+        cover_stream.pix_fmt = "yuvj420p"
+        cover_stream.disposition = av.stream.Disposition.attached_pic
     out.start_encoding()
+    if cover_stream is not None:
+        packet = av.Packet(clip.cover)
+        packet.stream, packet.time_base, packet.pts, packet.dts = cover_stream, Fraction(1, 90000), 0, 0
+        out.mux(packet)
     for i in range(clip.frames):
         rgb = av.VideoFrame.from_ndarray(clip.frame(i), format="rgb24" if clip.depth == 8 else "rgb48le")
         if clip.colour is not None and clip.tags:
@@ -377,3 +390,11 @@ def write_timecoded_mov(path: Path, timecode: str) -> Path:
     out.mux(video.encode())
     out.close()
     return path
+
+
+def cover_jpeg(size: int = 32, level: int = 200) -> bytes:
+    """A small gray JPEG, as a cover picture."""
+    context = av.CodecContext.create("mjpeg", "w")
+    context.width, context.height, context.pix_fmt, context.time_base = size, size, "yuvj420p", Fraction(1, 25)
+    frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), level, np.uint8)).reformat(format="yuvj420p")
+    return bytes(context.encode(frame)[0])
