@@ -41,7 +41,7 @@ import torch
 from bench_napari import lateness, pump_until, start_ticking
 from machine_info import cpu_name
 from napari_ldl._finetune_data import Microscope, make_lr
-from napari_ldl._finetune_worker import HELD_OUT_SEED, FineTuneRequest, run_finetune
+from napari_ldl._finetune_worker import HELD_OUT_SEED, FineTuneRequest, overlay, run_finetune
 
 START = "realesr-animevideov3-x2"
 
@@ -100,18 +100,12 @@ def default_run(train, held, steps: int, minutes: float) -> list[str]:
 
 
 def artifact_energy(outputs: list[np.ndarray], targets: list[np.ndarray]) -> tuple[float, float]:
-    """The paper's artifact map of a held-out result against its HR (Lanczos from the same LR as
-    the reference), on the display curve napari's overlay uses: (mean, fraction above 0.5)."""
-    from ldl_video import Upscaler
-    from ldl_video.artifacts import reference_artifact_map, to_display
-
+    """The widget's artifact overlay of the held-out result (the paper's map against the HR, Lanczos
+    from the same LR as the reference, on Upscale's display curve): (mean, fraction above 0.5)."""
     (out,), (target,) = outputs, targets
-    gt = torch.from_numpy(target).permute(2, 0, 1)[None]
-    sr = torch.from_numpy(out).permute(2, 0, 1)[None]
-    lr = make_lr(gt, 2, "microscope", Microscope(), HELD_OUT_SEED)
-    sizes = Upscaler("bicubic", scale=2)  # only says the output size; the result is `sr`
-    shown = to_display(reference_artifact_map(sizes, lr, gt, sr=sr))
-    return float(shown.mean()), float((shown > 0.5).float().mean())
+    lr = make_lr(torch.from_numpy(target).permute(2, 0, 1)[None], 2, "microscope", Microscope(), HELD_OUT_SEED)
+    shown = overlay(out, target, lr)
+    return float(shown.mean()), float((shown > 0.5).mean())
 
 
 def recipe_speeds(train, held, steps: int) -> list[str]:

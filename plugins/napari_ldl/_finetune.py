@@ -34,6 +34,7 @@ from ldl_video.zoo import model_dir
 
 from . import _models
 from ._finetune_data import LR_SOURCES, Microscope, check_planes, unit_planes
+from ._layers import ARTIFACT_COLORS, ARTIFACT_OPACITY
 from ._planes import UnsuitableLayer
 from ._plot import LossCurve
 from ._widget import _image_layers, apply_values
@@ -221,22 +222,26 @@ class FineTuneWidget(Container):
         self.curve.add(report.step, total)
         self.status.value = f"step {report.step}/{report.total}, loss {total:.4g}, {report.seconds:.0f} s"
         if report.preview is not None:
-            self._show_preview(report.preview)
+            self._show_preview(report.preview, report.artifacts)
 
-    def _show_preview(self, image) -> None:
-        """The preview layer, replaced in place, aligned to the plane it shows."""
+    def _show_preview(self, image, artifacts) -> None:
+        """The preview layer and its artifact overlay, replaced in place, on the plane they show
+        (the held-out plane is HR, so they share its pixel grid)."""
+        from napari.utils.colormaps import Colormap
+
         source = self._preview_target
-        data = image if source.rgb else image.mean(axis=-1)
+        where = {"scale": [float(s) for s in source.scale[-2:]], "translate": [float(t) for t in source.translate[-2:]]}
         name = f"{source.name} fine-tune preview"
-        if name in self.viewer.layers:
-            self.viewer.layers[name].data = data
-            return
-        factor = data.shape[0] / (source.data.shape[-3 if source.rgb else -2])
-        scale = [float(s) / factor for s in source.scale[-2:]]
-        translate = [float(t) + float(s) * (1 / factor - 1) / 2 for t, s in zip(source.translate[-2:], source.scale[-2:],
-                                                                                 strict=True)]
-        self.viewer.add_image(data, name=name, rgb=source.rgb, scale=scale, translate=translate, contrast_limits=(0, 1),
-                              metadata={"ldl": {"preview_of": source.name}})
+        for layer_name, data, look in (
+            (name, image if source.rgb else image.mean(axis=-1), {"rgb": source.rgb, "contrast_limits": (0, 1)}),
+            (f"{source.name} fine-tune artifact map", artifacts,
+             {"colormap": Colormap(ARTIFACT_COLORS, name="ldl artifacts", display_name="ldl artifacts"),
+              "contrast_limits": (0.0, 1.0), "blending": "additive", "opacity": ARTIFACT_OPACITY}),
+        ):
+            if layer_name in self.viewer.layers:
+                self.viewer.layers[layer_name].data = data
+            else:
+                self.viewer.add_image(data, name=layer_name, metadata={"ldl": {"preview_of": source.name}}, **where, **look)
 
     def _done(self, preview_source, scale: int, result) -> None:
         from napari.utils.notifications import ErrorNotification, notification_manager, show_info
@@ -249,12 +254,13 @@ class FineTuneWidget(Container):
             return
         self.last_result = result
         self._preview_target = preview_source
-        self._show_preview(result.preview)
+        self._show_preview(result.preview, result.preview_artifacts)
         _models.add_checkpoint(result.checkpoint)
         how = "stopped" if result.stopped_early else "finished"
         self.status.value = f"{how} at step {result.steps} in {result.seconds:.0f} s; saved {result.checkpoint}"
         b, a = result.before, result.after
-        self.scores.value = f"PSNR {b.psnr:.2f} → {a.psnr:.2f} dB, SSIM {b.ssim:.4f} → {a.ssim:.4f}"
+        self.scores.value = (f"PSNR {b.psnr:.2f} → {a.psnr:.2f} dB, SSIM {b.ssim:.4f} → {a.ssim:.4f}, "
+                             f"artifact map {b.artifacts:.3f} → {a.artifacts:.3f}")
         show_info(f"napari-ldl: fine-tuned model saved to {result.checkpoint} (“{result.checkpoint.name}” in "
                   f"Upscale's model list); held-out {self.scores.value}")
 

@@ -64,6 +64,7 @@ class FineTuneRequest:
 class Scores:
     psnr: float  # dB, on [0, 1] intensities
     ssim: float  # BasicSR's SSIM on 8-bit values of the same planes
+    artifacts: float  # mean of the artifact overlay of the first held-out plane (0 none .. 1 strong)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class StepReport:
     losses: dict[str, float]
     seconds: float
     preview: np.ndarray | None = None  # the first held-out plane upscaled by the current EMA weights, H×W×3
+    artifacts: np.ndarray | None = None  # its artifact map against the HR plane (the overlay's values), H×W
 
 
 @dataclass
@@ -83,6 +85,7 @@ class FineTuneResult:
     before: Scores
     after: Scores
     preview: np.ndarray  # the first held-out plane by the final weights
+    preview_artifacts: np.ndarray  # its artifact overlay
     outputs_before: list[np.ndarray]  # every held-out plane upscaled by the starting / final weights
     outputs_after: list[np.ndarray]
     targets: list[np.ndarray]  # the held-out HR planes they are scored against (cropped to fit)
@@ -183,18 +186,19 @@ def _train(request: FineTuneRequest, config, dataset: PlaneCrops, world, cancel:
     targets, inputs = _held_out(request)
     outputs_before = [_upscale(trainer.net_g_ema, x, device) for x in inputs]
     targets = [t[: o.shape[0], : o.shape[1]] for t, o in zip(targets, outputs_before, strict=True)]
-    before = _scores(outputs_before, targets)
+    before = _scores(outputs_before, targets, inputs[0])
     budget = request.minutes * 60 if request.minutes > 0 else math.inf
 
     def on_step(trainer: Trainer, terms: dict[str, torch.Tensor]) -> None:
         elapsed = time.perf_counter() - started
         if cancel.is_set() or elapsed > budget:
             trainer.stop_requested = True
-        preview = None
+        preview = artifacts = None
         if trainer.iteration % max(1, request.preview_every) == 0 and not trainer.stop_requested:
             preview = _upscale(trainer.net_g_ema, inputs[0], device)
+            artifacts = overlay(preview, targets[0], inputs[0])
         losses = {k: float(v) for k, v in terms.items()}
-        report(StepReport(trainer.iteration, config.train.iterations, losses, elapsed, preview))
+        report(StepReport(trainer.iteration, config.train.iterations, losses, elapsed, preview, artifacts))
 
     trainer.on_step = on_step
     stopped = False
@@ -207,8 +211,10 @@ def _train(request: FineTuneRequest, config, dataset: PlaneCrops, world, cancel:
             trainer.log.close()
     outputs_after = [_upscale(trainer.net_g_ema, x, device) for x in inputs]
     checkpoint = save_checkpoint(trainer.net_g_ema, Path(request.folder) / f"{name}.pth")
-    return FineTuneResult(checkpoint, trainer.iteration, stopped, before, _scores(outputs_after, targets), outputs_after[0],
-                          outputs_before, outputs_after, targets, time.perf_counter() - started, log)
+    after = _scores(outputs_after, targets, inputs[0])
+    return FineTuneResult(checkpoint, trainer.iteration, stopped, before, after, outputs_after[0],
+                          overlay(outputs_after[0], targets[0], inputs[0]), outputs_before, outputs_after, targets,
+                          time.perf_counter() - started, log)
 
 
 def _held_out(request: FineTuneRequest) -> tuple[list[np.ndarray], list[torch.Tensor]]:
@@ -236,8 +242,21 @@ def _upscale(net: torch.nn.Module, lr: torch.Tensor, device: torch.device) -> np
     return out
 
 
-def _scores(outputs: list[np.ndarray], targets: list[np.ndarray]) -> Scores:
-    """Mean PSNR (10·log10(1/MSE) on [0, 1] values) and SSIM over the held-out planes."""
+def overlay(output: np.ndarray, target: np.ndarray, lr: torch.Tensor) -> np.ndarray:
+    """The paper's artifact map of a held-out result against its HR plane (Lanczos from the same
+    LR as the reference), on the display curve of Upscale's overlay: H×W in [0, 1]."""
+    from ldl_video import Upscaler
+    from ldl_video.artifacts import reference_artifact_map, to_display
+
+    sizes = Upscaler("bicubic", scale=output.shape[0] // lr.shape[-2])  # says the output size; the result is `output`
+    gt = torch.from_numpy(np.ascontiguousarray(target)).permute(2, 0, 1)[None]
+    sr = torch.from_numpy(np.ascontiguousarray(output)).permute(2, 0, 1)[None]
+    return to_display(reference_artifact_map(sizes, lr, gt, sr=sr))[0, 0].numpy()
+
+
+def _scores(outputs: list[np.ndarray], targets: list[np.ndarray], first_lr: torch.Tensor) -> Scores:
+    """Mean PSNR (10·log10(1/MSE) on [0, 1] values) and SSIM over the held-out planes, and the
+    mean artifact overlay of the first."""
     from ldl_video.train.validation import ssim
 
     psnrs, ssims = [], []
@@ -245,4 +264,4 @@ def _scores(outputs: list[np.ndarray], targets: list[np.ndarray]) -> Scores:
         mse = float(np.mean((out.astype(np.float64) - target.astype(np.float64)) ** 2))
         psnrs.append(math.inf if mse == 0 else 10 * math.log10(1.0 / mse))
         ssims.append(ssim(torch.from_numpy(out).permute(2, 0, 1), torch.from_numpy(target).permute(2, 0, 1), 0))
-    return Scores(float(np.mean(psnrs)), float(np.mean(ssims)))
+    return Scores(float(np.mean(psnrs)), float(np.mean(ssims)), float(overlay(outputs[0], targets[0], first_lr).mean()))

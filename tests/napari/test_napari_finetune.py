@@ -56,13 +56,18 @@ def test_finetune_trains_previews_saves_and_feeds_upscale(qtbot, docked, tmp_pat
     result = finetune.last_result
     assert result is not None and result.steps == 12 and not result.stopped_early
 
-    # one preview layer, replaced in place, on top of the held-out plane it restores (made from its LR)
-    assert previews == ["held fine-tune preview"]
-    preview = viewer.layers["held fine-tune preview"]
-    assert preview.data.shape == (64, 64)
-    np.testing.assert_allclose(preview.scale, (0.2, 0.2))
-    np.testing.assert_allclose(preview.data_to_world((-0.5, -0.5)), held.data_to_world((-0.5, -0.5)))
+    # one preview layer and its artifact overlay, replaced in place, on top of the held-out plane they
+    # restore (made from its LR); the overlay fades as the model learns the specimen
+    assert previews == ["held fine-tune preview", "held fine-tune artifact map"]
+    preview, overlay = viewer.layers["held fine-tune preview"], viewer.layers["held fine-tune artifact map"]
+    for layer in (preview, overlay):
+        assert layer.data.shape == (64, 64)
+        np.testing.assert_allclose(layer.scale, (0.2, 0.2))
+        np.testing.assert_allclose(layer.data_to_world((-0.5, -0.5)), held.data_to_world((-0.5, -0.5)))
     np.testing.assert_allclose(preview.data, result.preview.mean(axis=-1))
+    np.testing.assert_array_equal(overlay.data, result.preview_artifacts)
+    assert overlay.blending == "additive" and overlay.colormap.colors[0][3] == 0
+    assert result.after.artifacts < result.before.artifacts == pytest.approx(float(np.mean(_start_overlay(result))))
 
     # the scores shown are scikit-image's PSNR and SSIM of the held-out results, and training helped
     for scores, outputs in ((result.before, result.outputs_before), (result.after, result.outputs_after)):
@@ -74,6 +79,7 @@ def test_finetune_trains_previews_saves_and_feeds_upscale(qtbot, docked, tmp_pat
         assert scores.ssim == pytest.approx(reference, abs=2e-3)
     assert result.after.psnr > result.before.psnr
     assert f"{result.before.psnr:.2f} → {result.after.psnr:.2f} dB" in finetune.scores.value
+    assert f"artifact map {result.before.artifacts:.3f} → {result.after.artifacts:.3f}" in finetune.scores.value
 
     # the checkpoint: in the chosen folder, BasicSR layout, the final EMA weights, named in a notification
     path = result.checkpoint
@@ -97,6 +103,14 @@ def test_finetune_trains_previews_saves_and_feeds_upscale(qtbot, docked, tmp_pat
     upscale.run_button.native.click()
     qtbot.waitUntil(lambda: not upscale.running, timeout=RUN_TIMEOUT_MS)
     assert len(viewer.layers) == before + 2 and viewer.layers[before].data.shape == (128, 128)
+
+
+def _start_overlay(result) -> np.ndarray:
+    """The overlay of the starting model's held-out result, recomputed from its output."""
+    from napari_ldl._finetune_worker import overlay
+
+    lr = torch.from_numpy(_lr_of(result)).permute(2, 0, 1)[None]
+    return overlay(result.outputs_before[0], result.targets[0], lr)
 
 
 def _lr_of(result) -> np.ndarray:
