@@ -165,9 +165,14 @@ class FineTuneWidget(Container):
         self._cancel.clear()
         self.curve.clear()
         self.progress.max, self.progress.value = request.steps, 0
-        worker = thread_worker(run_finetune, start_thread=False)(request, self._cancel, self._relay.stepped.emit)
-        worker.returned.connect(partial(self._done, preview_source, request.scale))
-        worker.finished.connect(self._finished)
+        outcome: list = []  # napari emits no `returned` for an aborted worker; the run still ends and saves
+
+        def work():
+            outcome.append(run_finetune(request, self._cancel, self._relay.stepped.emit))
+            return outcome[0]
+
+        worker = thread_worker(work, start_thread=False)()
+        worker.finished.connect(partial(self._finished, preview_source, outcome))
         self.worker = worker
         self._set_running(True)
         self.status.value = f"fine-tuning {request.model} on {len(request.planes)} plane(s) …"
@@ -217,6 +222,8 @@ class FineTuneWidget(Container):
     def _on_step(self, report) -> None:
         if self.worker is None:
             return
+        if self.worker.abort_requested:  # napari's task manager, or the app quitting
+            self._cancel.set()
         self.progress.value = min(report.step, self.progress.max)
         total = sum(report.losses.values())
         self.curve.add(report.step, total)
@@ -243,7 +250,7 @@ class FineTuneWidget(Container):
             else:
                 self.viewer.add_image(data, name=layer_name, metadata={"ldl": {"preview_of": source.name}}, **where, **look)
 
-    def _done(self, preview_source, scale: int, result) -> None:
+    def _done(self, preview_source, result) -> None:
         from napari.utils.notifications import ErrorNotification, notification_manager, show_info
 
         from ._worker import Failure
@@ -264,9 +271,11 @@ class FineTuneWidget(Container):
         show_info(f"napari-ldl: fine-tuned model saved to {result.checkpoint} (“{result.checkpoint.name}” in "
                   f"Upscale's model list); held-out {self.scores.value}")
 
-    def _finished(self) -> None:
+    def _finished(self, preview_source, outcome: list) -> None:
         self.worker = None
         self._set_running(False)
+        if outcome:
+            self._done(preview_source, outcome[0])
 
     def _set_running(self, running: bool) -> None:
         self.run_button.enabled = not running

@@ -33,6 +33,7 @@ from ._finetune_data import Microscope, PlaneCrops, make_lr
 from ._worker import Failure, UpscaleFailed
 
 HELD_OUT_SEED = 20_220_601  # the held-out LR is the same before and after, and in every run
+RATE_STEPS = 10  # steps timed to foresee how many the time budget allows
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class FineTuneResult:
     targets: list[np.ndarray]  # the held-out HR planes they are scored against (cropped to fit)
     seconds: float
     log: list[str]
+    ema_decay: float  # the EMA decay the run ended with (sized to the steps the budget allowed)
 
 
 Report = Callable[[StepReport], None]
@@ -113,6 +115,12 @@ def run_finetune(request: FineTuneRequest, cancel: threading.Event, report: Repo
 def run_name(model: str) -> str:
     stem = Path(model).stem if Path(model).suffix else model
     return re.sub(r"[^A-Za-z0-9._-]+", "-", f"finetuned-{stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def ema_decay_for(steps: int) -> float:
+    """An EMA half-life of a tenth of the run: the paper's 0.999 would leave a 300-step run 74 %
+    the starting weights."""
+    return min(0.999, max(0.9, 0.5 ** (10 / max(1, steps))))
 
 
 def recipe(request: FineTuneRequest, name: str):
@@ -146,8 +154,7 @@ def recipe(request: FineTuneRequest, name: str):
         degradation=DegradationConfig(queue_size=0, source_size=0),
         losses=LossConfig(pixel=1.0, pixel_target="gt", perceptual=0.0, ldl=1.0 if request.ldl else 0.0, gan=request.gan),
         optim=OptimConfig(lr_g=request.lr, milestones=[]),
-        # EMA half-life of a tenth of the run: the paper's 0.999 would leave a 300-step run 74 % the start
-        train=LoopConfig(iterations=steps, ema_decay=min(0.999, max(0.9, 0.5 ** (10 / steps))), precision="fp32", threads=threads,
+        train=LoopConfig(iterations=steps, ema_decay=ema_decay_for(steps), precision="fp32", threads=threads,
                          log_every=max(1, min(25, steps)), save_every=steps, keep_states=1),
         val=ValConfig(),
     )
@@ -189,10 +196,19 @@ def _train(request: FineTuneRequest, config, dataset: PlaneCrops, world, cancel:
     before = _scores(outputs_before, targets, inputs[0])
     budget = request.minutes * 60 if request.minutes > 0 else math.inf
 
+    first_step: list[float] = []
+
     def on_step(trainer: Trainer, terms: dict[str, torch.Tensor]) -> None:
         elapsed = time.perf_counter() - started
         if cancel.is_set() or elapsed > budget:
             trainer.stop_requested = True
+        if trainer.iteration == 1:
+            first_step.append(elapsed)
+        if trainer.iteration == RATE_STEPS + 1 and budget < math.inf:
+            # the budget, not the step count, will end this run: size the EMA to the steps it allows
+            rate = RATE_STEPS / max(elapsed - first_step[0], 1e-9)
+            reachable = min(config.train.iterations, int(trainer.iteration + rate * max(budget - elapsed, 0)))
+            trainer.config.train.ema_decay = ema_decay_for(reachable)
         preview = artifacts = None
         if trainer.iteration % max(1, request.preview_every) == 0 and not trainer.stop_requested:
             preview = _upscale(trainer.net_g_ema, inputs[0], device)
@@ -214,7 +230,7 @@ def _train(request: FineTuneRequest, config, dataset: PlaneCrops, world, cancel:
     after = _scores(outputs_after, targets, inputs[0])
     return FineTuneResult(checkpoint, trainer.iteration, stopped, before, after, outputs_after[0],
                           overlay(outputs_after[0], targets[0], inputs[0]), outputs_before, outputs_after, targets,
-                          time.perf_counter() - started, log)
+                          time.perf_counter() - started, log, config.train.ema_decay)
 
 
 def _held_out(request: FineTuneRequest) -> tuple[list[np.ndarray], list[torch.Tensor]]:

@@ -147,12 +147,28 @@ def test_cancel_keeps_the_weights_so_far(qtbot, docked, tmp_path):
     assert viewer.layers["stack fine-tune preview"].data.shape == (64, 64)  # the first plane, ×2
 
 
-def test_time_budget_stops_the_run(qtbot, docked, tmp_path):
+def test_time_budget_stops_the_run_and_sizes_the_ema_to_it(qtbot, docked, tmp_path):
+    from napari_ldl._finetune_worker import ema_decay_for
+
     viewer, _, finetune = docked
     stack = viewer.add_image(_cells16()[:1], name="one")
-    finetune(images=[stack], steps=100_000, minutes=0.05, **_settings(tmp_path))
+    finetune(images=[stack], steps=100_000, minutes=0.1, **_settings(tmp_path))
     qtbot.waitUntil(lambda: not finetune.running, timeout=RUN_TIMEOUT_MS)
-    assert finetune.last_result.stopped_early and finetune.last_result.seconds < 60
+    result = finetune.last_result
+    assert result.stopped_early and result.seconds < 60
+    # half-life of about a tenth of the steps reached, not of the 100 000 asked for (0.5 ** (1 / 10 000))
+    assert result.ema_decay < ema_decay_for(100_000) and result.ema_decay == pytest.approx(
+        ema_decay_for(result.steps), abs=0.01)
+
+
+def test_napari_task_manager_abort_stops_like_cancel(qtbot, docked, tmp_path):
+    viewer, _, finetune = docked
+    stack = viewer.add_image(_cells16()[:1], name="one")
+    worker = finetune(images=[stack], steps=100_000, minutes=0, **_settings(tmp_path))
+    qtbot.waitUntil(lambda: finetune.progress.value >= 2, timeout=RUN_TIMEOUT_MS)
+    worker.quit()  # what napari's activity dock and quitting the app do
+    qtbot.waitUntil(lambda: not finetune.running, timeout=RUN_TIMEOUT_MS)
+    assert finetune.last_result.stopped_early and finetune.last_result.checkpoint.is_file()
 
 
 def test_bad_choices_are_notifications(qtbot, docked, tmp_path, notifications):
