@@ -80,6 +80,7 @@ def output_layers(source: SourceSnapshot, result: UpscaleResult, settings: dict)
         "source": source.name,
         "model": result.model,
         "device": result.device,
+        "backend": result.backend,
         "factors": list(result.factors),
         "normalisation": result.normalisation.as_metadata(),
         "seconds_per_plane": [round(s, 4) for s in result.seconds_per_plane],

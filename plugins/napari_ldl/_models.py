@@ -44,8 +44,18 @@ def cache_info():
     return _cached.cache_info()
 
 
-def make_upscaler(name: str, scale: int, device: str, tile: int, tile_overlap: int = 16) -> Upscaler:
-    return Upscaler(cached_model(name, scale, device), scale=scale, device=device, tile=tile, tile_overlap=tile_overlap)
+def make_upscaler(name: str, scale: int, device: str, tile: int, tile_overlap: int = 16, backend: str = "auto") -> Upscaler:
+    return Upscaler(cached_model(name, scale, device), scale=scale, device=device, tile=tile, tile_overlap=tile_overlap,
+                    backend=backend)
+
+
+def backends() -> list[str]:
+    """What can run the network here: TensorRT only with it installed and an NVIDIA GPU."""
+    import torch
+
+    from ldl_video.backends import tensorrt_installed
+
+    return ["auto", "torch"] + (["tensorrt"] if torch.cuda.is_available() and tensorrt_installed() else [])
 
 
 class _Events:

@@ -61,6 +61,8 @@ class UpscaleWidget(Container):
         self.tile = SpinBox(label="tile (px)", min=0, max=4096, step=64, value=256,
                             tooltip="Tile size in input pixels (0: the whole plane): bounds memory; Cancel acts between tiles")
         self.device = ComboBox(label="device", choices=_models.devices())
+        self.backend = ComboBox(label="backend", choices=_models.backends(),
+                                tooltip="What runs the network: auto (TensorRT on an NVIDIA GPU when installed, else torch)")
         self.intensities = ComboBox(label="intensities", choices=list(METHODS),
                                     tooltip="How intensities are brought to [0, 1] for the model and back "
                                             "(auto: 8-bit as is, everything else from its own min/max)")
@@ -75,7 +77,7 @@ class UpscaleWidget(Container):
         self.progress = ProgressBar(min=0, max=_BAR_STEPS, value=0)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
-        self.extend([self.image, self.model, self.browse, self.scale, self.tile, self.device, self.intensities,
+        self.extend([self.image, self.model, self.browse, self.scale, self.tile, self.device, self.backend, self.intensities,
                      self.channel_axis, self.artifact_map, self.ground_truth, self.run_button, self.cancel_button,
                      self.progress, self.status])
         self.run_button.changed.connect(lambda: self.upscale())
@@ -193,7 +195,7 @@ class UpscaleWidget(Container):
                                  tile=int(self.tile.value), device=str(self.device.value),
                                  normalisation=str(self.intensities.value),
                                  artifact_map=bool(self.artifact_map.value),
-                                 ground_truth=None if truth is None else truth.data)
+                                 ground_truth=None if truth is None else truth.data, backend=str(self.backend.value))
         settings = {"scale": scale, "tile": request.tile, "channel_axis": layout.channel_axis,
                     "ground_truth": None if truth is None else truth.name}
         return request, SourceSnapshot.of(layer), settings

@@ -51,6 +51,7 @@ class UpscaleRequest:
     normalisation: str = "auto"
     artifact_map: bool = True
     ground_truth: object | None = None  # an array with the output's shape: the reference map
+    backend: str = "auto"  # what runs the network: auto, torch, tensorrt (ldl_video.backends)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class UpscaleResult:
     model: str
     device: str
     map_kind: str | None  # "blind", "reference" or None
+    backend: str = "torch"  # the backend that ran the network
     seconds_per_plane: list[float] = field(default_factory=list)
 
 
@@ -132,7 +134,7 @@ def _run(request: UpscaleRequest, cancel: threading.Event, report: Report) -> Ge
             raise Cancelled
 
     report(Progress("loading"))
-    upscaler = make_upscaler(request.model, request.scale, request.device, request.tile)
+    upscaler = make_upscaler(request.model, request.scale, request.device, request.tile, backend=request.backend)
     out_h, out_w = upscaler.output_size(layout.height, layout.width)
     _check_memory(request, out_h, out_w)
     check()
@@ -166,7 +168,7 @@ def _run(request: UpscaleRequest, cancel: threading.Event, report: Report) -> Ge
         yield Progress("upscaling", done + 1, total)
     map_kind = None if weights is None else ("reference" if request.ground_truth is not None else "blind")
     return UpscaleResult(image, weights, (out_h / layout.height, out_w / layout.width), normalisation,
-                         upscaler.model.name, str(upscaler.device), map_kind, timings)
+                         upscaler.model.name, str(upscaler.device), map_kind, upscaler.backend.name, timings)
 
 
 def _tensor(unit: np.ndarray, rgb: bool):

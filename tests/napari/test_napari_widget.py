@@ -203,10 +203,12 @@ def test_models_without_weights_are_greyed_out_until_their_file_arrives(viewer_a
 def test_widget_is_scriptable_like_a_magicgui_function(qtbot, viewer_and_widget):
     viewer, widget = viewer_and_widget
     layer = viewer.add_image(skimage.data.moon()[:24, :32], name="moon")
-    worker = widget(image=layer, model="bicubic", scale=3, tile=0, device="cpu", artifact_map=False)
+    assert tuple(widget.backend.choices[:2]) == ("auto", "torch")  # tensorrt only where it can run
+    worker = widget(image=layer, model="realesr-animevideov3-x2", scale=2, tile=0, device="cpu", artifact_map=False,
+                    backend="torch")
     assert worker is not None
     qtbot.waitUntil(lambda: not widget.running, timeout=RUN_TIMEOUT_MS)
     assert viewer.layers[0].name == "moon" and len(viewer.layers) == 2
-    assert viewer.layers[1].data.shape == (72, 96)
+    assert viewer.layers[1].data.shape == (48, 64) and viewer.layers[1].metadata["ldl"]["backend"] == "torch"
     with pytest.raises(TypeError, match="no setting 'colour'"):
         widget(colour="red")
