@@ -227,11 +227,21 @@ class SubtitleTranscode:
         return []
 
 
+# Muxers without a codec table cannot answer FFmpeg's "do you hold this codec?", and PyAV's
+# supported_codecs then lists only their defaults (MPEG-2 and MP2 for MPEG-TS, which carries
+# H.264, HEVC and AAC as well): for them a trial header decides.
+UNLISTED_FORMATS = {"mpegts"}
+
+
+def may_hold(output: av.container.OutputContainer, codec_id: str) -> bool:
+    return codec_id in output.supported_codecs or output.format.name in UNLISTED_FORMATS
+
+
 def container_takes(output: av.container.OutputContainer, source: av.stream.Stream) -> bool:
     """Whether the output's format accepts this stream's packets as they are. The format's codec
     list is not the whole truth (MOV lists Opus but its muxer refuses it), so a header is
     written to a throwaway in-memory file with that stream alone."""
-    if codec_id_name(source) not in output.supported_codecs:
+    if not may_hold(output, codec_id_name(source)):
         return False
     try:
         with av.open(io.BytesIO(), "w", format=output.format.name) as trial:
@@ -261,9 +271,8 @@ def _is_text_subtitle(stream: av.stream.Stream) -> bool:
 
 
 def _audio_target(output: av.container.OutputContainer) -> str | None:
-    supported = output.supported_codecs
     for codec, name in (("aac", "aac"), ("libopus", "opus"), ("flac", "flac")):
-        if name in supported:
+        if may_hold(output, name):
             return codec
     default = output.default_audio_codec
     return None if default in (None, "none") else default

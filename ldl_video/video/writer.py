@@ -16,12 +16,13 @@ from ..errors import LdlError
 from .colour import ColourTags, HdrMetadata, PixelFamily, choose_pix_fmt, output_tags, pixel_family
 from .convert import PlaneFormat, write_frame
 from .reader import VideoSource, is_cover_art, local_name
-from .streams import codec_id_name, copy_stream_info, plan_streams
+from .streams import codec_id_name, copy_stream_info, may_hold, plan_streams
 
 DEFAULT_CRF = 18
 DEFAULT_PRESET = "medium"
 SAR_IN_BITSTREAM = ("libx264", "libx265")  # encoders that write the pixel aspect ratio into the video itself
 _CHROMA_DETAIL = {"444": 4, "422": 2, "440": 2, "420": 1, "411": 1, "410": 0, "": 0}
+CFR_ENCODERS = ("mpeg1video", "mpeg2video")
 _PICTURE_SUFFIX = {"mjpeg": "jpg", "png": "png", "bmp": "bmp", "webp": "webp", "gif": "gif", "tiff": "tiff"}
 HDR_ENCODERS = ("libx265", "libsvtav1")  # those that take mastering-display and content-light metadata
 _STALE_GLOBAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
@@ -85,7 +86,7 @@ def _private_options(codec: str) -> set[str]:
 def default_codec(container: av.container.OutputContainer, depth: int) -> str:
     """libx264 for 8-bit and libx265 above (libvpx-vp9 / SVT-AV1 in WebM), else the container's own."""
     supported = container.supported_codecs
-    if container.format.name == "webm" or "h264" not in supported:
+    if container.format.name == "webm" or not may_hold(container, "h264"):
         if depth > 8 and "av1" in supported and "libsvtav1" in av.codecs_available:
             return "libsvtav1"
         if "vp9" in supported and "libvpx-vp9" in av.codecs_available:
@@ -104,7 +105,7 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
     if described.type != "video":
         article = "an" if described.type[0] in "aeiou" else "a"
         raise LdlError(f"{codec} is {article} {described.type} encoder; --codec takes a video encoder such as libx264")
-    if described.canonical_name not in container.supported_codecs:
+    if not may_hold(container, described.canonical_name):
         raise LdlError(f"{container.format.name} cannot hold {codec} video; pick another --codec or another OUTPUT suffix")
     formats = [f.name for f in described.video_formats or []]
     if settings.pix_fmt:
@@ -128,6 +129,9 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
         if "preset" not in private:
             raise LdlError(f"{codec} has no presets; leave out --preset")
         options["preset"] = settings.preset
+    if codec in CFR_ENCODERS and settings.crf is None:
+        # constant quantiser 2 (ffmpeg -q:v 2): the encoder's default 200 kb/s would smear the result
+        options.update({"flags": "+qscale", "global_quality": str(2 * 118)})
     if codec == "libvpx-vp9":
         options.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
     if codec == "libx265":
@@ -182,8 +186,10 @@ class VideoSink:
         stream = out.add_stream(encoder.codec, rate=rate, options=encoder.options)
         stream.width, stream.height, stream.pix_fmt = width, height, encoder.pix_fmt
         context = stream.codec_context
-        context.time_base = source.time_base
-        stream.time_base = source.time_base
+        # MPEG-1/2 video takes only the standard frame rates as its clock (frames are re-timed to it)
+        clock = Fraction(1, 1) / Fraction(rate) if encoder.codec in CFR_ENCODERS else source.time_base
+        context.time_base = clock
+        stream.time_base = clock
         context.colorspace, context.color_range = self.tags.matrix, self.tags.range
         context.color_primaries, context.color_trc = self.tags.primaries, self.tags.transfer
         if source.sample_aspect_ratio:
@@ -201,6 +207,7 @@ class VideoSink:
             context.codec_tag = "hvc1"  # the tag Apple's players need; FFmpeg's default hev1 they refuse
         copy_stream_info(source.video, stream)
         self.video = stream
+        self.pts_time_base = source.time_base
         self._last_dts: int | None = None
         self.handlers = {}
         if carry:
@@ -260,7 +267,7 @@ class VideoSink:
         for index, stamp in enumerate(pts):
             frame = write_frame([plane[index] for plane in planes], self.plane_format, self.encoder.pix_fmt)
             frame.pts = stamp
-            frame.time_base = self.video.codec_context.time_base
+            frame.time_base = self.pts_time_base  # PyAV re-times it to the encoder's clock where that differs
             # Some encoders (prores_ks) tag their bitstream from each frame, not from the stream.
             frame.colorspace, frame.color_range = self.tags.matrix, self.tags.range
             frame.color_primaries, frame.color_trc = self.tags.primaries, self.tags.transfer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import av
 import pytest
-from video_media import assert_same_packets, decoded_pts, packet_digests, subtitle_texts
+from video_media import assert_same_packets, decoded_pts, decoded_seconds, packet_digests, subtitle_texts
 
 from ldl_video.cli import main
 
@@ -128,3 +128,31 @@ def test_cover_art_that_cannot_be_kept_is_said(media, tmp_path, capsys):
     assert "cover art cover.jpg dropped: mov cannot hold it" in capsys.readouterr().err
     with av.open(str(out)) as result:
         assert [s.type for s in result.streams] == ["video"]
+
+
+@pytest.mark.parametrize(("suffix", "video", "audio"), [
+    (".ts", "h264", "aac"),  # a broadcast chain's container: H.264 and the AAC copied
+    (".m2ts", "h264", "aac"),
+    (".mpg", "mpeg1video", "mp2"),  # MPEG-PS as FFmpeg writes it by default
+    (".mxf", "mpeg2video", "pcm_s16le"),  # a broadcast hand-over file
+])
+def test_containers_people_write_to(moving_mkv, tmp_path, suffix, video, audio):
+    out = tmp_path / f"out{suffix}"
+    assert upscale(moving_mkv, out) == 0
+    with av.open(str(out)) as result:
+        assert [s.codec_context.name for s in result.streams] == [video, audio]
+    seconds = [round(t - decoded_seconds(out)[0], 3) for t in decoded_seconds(out)]
+    assert seconds == [round(t, 3) for t in decoded_seconds(moving_mkv)]  # every frame, same spacing
+    if audio == "aac":  # copied, not re-encoded: the same frames behind the 7-byte ADTS header MPEG-TS adds
+        assert _audio_payloads(out, skip=7) == _audio_payloads(moving_mkv)
+
+
+def _audio_payloads(path, skip: int = 0) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(p)[skip:] for p in container.demux(audio=0) if p.size]
+
+
+def test_libx264_into_a_transport_stream(moving_mkv, tmp_path):
+    out = tmp_path / "out.ts"
+    assert upscale(moving_mkv, out, "--codec", "libx264", "--crf", "20") == 0
+    assert len(decoded_pts(out)) == 11
