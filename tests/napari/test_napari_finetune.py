@@ -247,3 +247,14 @@ def test_every_way_of_making_lr_trains(tmp_path, lr_from):
             start = generator_from_init(START, 2)[0].eval()(torch.from_numpy(dark).permute(2, 0, 1)[None])
         expected = skimage.metrics.peak_signal_noise_ratio(hr3, start.clamp(0, 1)[0].permute(1, 2, 0).numpy(), data_range=1.0)
         assert result.before.psnr == pytest.approx(expected, abs=1e-3)
+
+
+def test_rgb_layers_train_and_preview_in_colour(qtbot, docked, tmp_path):
+    viewer, _, finetune = docked
+    photo = viewer.add_image(skimage.data.astronaut()[:64, :80], name="photo", rgb=True)
+    finetune(images=[photo], steps=2, lr_from="bicubic", **_settings(tmp_path))
+    qtbot.waitUntil(lambda: not finetune.running, timeout=RUN_TIMEOUT_MS)
+    preview = viewer.layers["photo fine-tune preview"]
+    assert preview.rgb and preview.data.shape == (64, 80, 3)
+    # the start model on a bicubic LR of a photograph already looks like it: the preview is close
+    assert skimage.metrics.peak_signal_noise_ratio(photo.data / 255, preview.data, data_range=1.0) > 20
