@@ -77,13 +77,11 @@ def overhead(args, device, precision: str) -> list[str]:
         h, w = args.heavy_size if name.startswith("realesrgan") else args.size
         up = ldl_video.Upscaler(ldl_video.load_model(name), device=device, precision=precision)
         image = frame(h, w)[0]
-        x = up.to_tensor(image[None]).to(device, up.dtype)
-        if up.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = up.to_tensor(image[None]).to(device, up.backend.input_dtype)
 
         def bare(x=x, up=up):
             with torch.inference_mode():
-                return up.net(x)
+                return up.backend(x)  # the network as the Upscaler's backend runs it (layout, autocast)
 
         pairs = [(timed(bare, device, 1), timed(lambda up=up, image=image: up.upscale(image), device, 1))
                  for _ in range(args.repeat)]
