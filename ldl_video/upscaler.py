@@ -106,6 +106,11 @@ class Upscaler:
         self.backend = make_backend(backend, model, self.device, self.dtype, max_batch=batch_size)
 
     @property
+    def channels_last(self) -> bool:
+        """Whether the network runs in NHWC layout."""
+        return getattr(self.backend, "channels_last", False)
+
+    @property
     def net(self) -> torch.nn.Module:
         """The network as the torch backend runs it (the model's own module otherwise)."""
         return getattr(self.backend, "net", self.model.net)

@@ -34,6 +34,7 @@ class TorchBackend:
     (the same speed as casting the weights, 1-5 dB closer to fp32)."""
 
     name = "torch"
+    channels_last = True
 
     def __init__(self, model: SRModel, device: torch.device, dtype: torch.dtype) -> None:
         self.device = device
