@@ -125,6 +125,12 @@ def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
     return f"{result.shape[1]}×{result.shape[0]}"
 
 
+def _animated(path: Path) -> bool:
+    from .video.reader import is_animated
+
+    return is_animated(path)
+
+
 def run(args: argparse.Namespace) -> int:
     from .files import check_output
     from .images import is_image
@@ -141,17 +147,18 @@ def run(args: argparse.Namespace) -> int:
     if source.resolve() == target.resolve():
         raise LdlError("OUTPUT is the same file as INPUT; write to a new file (the source is never touched)")
     check_output(target, args.overwrite)
+    still = is_image(source) and not _animated(source)  # an animated PNG or WebP is a video
     if args.artifact_map:
         map_path = Path(args.artifact_map)
         if map_path.resolve() in (source.resolve(), target.resolve()):
             raise LdlError("--artifact-map needs a file of its own, not INPUT or OUTPUT")
-        if is_image(source) and not is_image(map_path):
+        if still and not is_image(map_path):
             raise LdlError(f"INPUT is an image, so --artifact-map needs an image suffix (.png, .tif), not {map_path.suffix!r}")
         check_output(map_path, args.overwrite)
     if args.tile < 0 or args.tile_overlap < 0 or args.batch < 1:
         raise LdlError("--tile and --tile-overlap must be 0 or more, --batch 1 or more")
     start = time.perf_counter()
-    if is_image(source):
+    if still:
         if not is_image(target):
             raise LdlError(f"INPUT is an image, so OUTPUT needs an image suffix (.png, .tif, .jpg, .webp), not {target.suffix!r}")
         size = upscale_image(args, source, target)

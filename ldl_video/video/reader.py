@@ -82,6 +82,19 @@ def local_name(path: Path) -> str:
     return f"file:{path}"
 
 
+# FFmpeg's demuxers for images with more than one frame (a still PNG or WebP gets an image pipe).
+ANIMATED_FORMATS = {"apng", "webp_anim", "gif"}
+
+
+def is_animated(path: Path) -> bool:
+    """Whether an image file holds an animation, which is then upscaled as a video, every frame."""
+    try:
+        with av.open(local_name(path)) as container:
+            return container.format.name in ANIMATED_FORMATS
+    except (av.error.FFmpegError, OSError):
+        return False  # the image reader says what is wrong with it
+
+
 def open_input(path: Path) -> av.container.InputContainer:
     try:
         return av.open(local_name(path))

@@ -14,7 +14,7 @@ from ..errors import LdlError
 from ..files import atomic_output
 from ..upscaler import Upscaler
 from .pipeline import Pipeline
-from .reader import DecodeReport, VideoSource
+from .reader import DecodeReport, VideoSource, is_animated
 from .writer import EncodeSettings, VideoSink
 
 _DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "the file grew past the size limit",
@@ -75,7 +75,8 @@ def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> 
     if map_path is not None and is_image(map_path):
         raise LdlError("for a video INPUT, --artifact-map needs a video suffix too (.mkv, .mp4, .mov, .webm)")
     if is_image(target):
-        raise LdlError(f"INPUT is a video, so OUTPUT needs a video suffix (.mkv, .mp4, .mov, .webm), not {target.suffix!r}")
+        kind = "an animated image, upscaled as a video" if is_animated(source_path) else "a video"
+        raise LdlError(f"INPUT is {kind}, so OUTPUT needs a video suffix (.mkv, .mp4, .mov, .webm), not {target.suffix!r}")
     settings = EncodeSettings(getattr(args, "codec", None), getattr(args, "crf", None), getattr(args, "preset", None),
                               getattr(args, "pix_fmt", None))
     job = VideoJob(source_path, target, settings, args.batch, map_path, bool(getattr(args, "keep_partial", False)),

@@ -45,6 +45,15 @@ class Encoder:
     options: dict[str, str]
 
 
+def _full_colour(pix_fmt: str) -> bool:
+    """At least 8 bits a component and no palette: what the converter writes."""
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+    except (ValueError, av.error.FFmpegError):
+        return True  # an unknown name is refused where the encoder's list is checked
+    return not fmt.has_palette and min((c.bits for c in fmt.components), default=8) >= 8
+
+
 def _format_loss(source: PixelFamily, output: PixelFamily, encoder: Encoder, container: str) -> list[str]:
     """A note when the encoder cannot take the source's chroma detail or bit depth (SVT-AV1
     has only 4:2:0, this libvpx-vp9 only 8 bits), saying what was given up and what keeps it."""
@@ -114,6 +123,9 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
         pix_fmt = settings.pix_fmt
     else:
         pix_fmt = choose_pix_fmt(source_family, formats) if formats else "yuv420p"
+    if not _full_colour(pix_fmt):
+        raise LdlError(f"{codec} would take only palette or few-bit pixels ({pix_fmt}) for this full-colour result: "
+                       "write .mkv, .mp4 or .webm (FFmpeg's palettegen and paletteuse make a GIF from it)")
     private = _private_options(codec)
     options: dict[str, str] = {}
     if "crf" in private:
