@@ -12,7 +12,7 @@ the rows below it (512:660, all columns), pixels the training never sees. LR: th
 for the held-out plane.
 
 1. The default run, exactly as the widget starts it (`run_finetune` with the widget's defaults:
-   realesr-animevideov3-x2 folded to a real ×2, pixel L1 + LDL, no GAN, patch 48, batch 4,
+   --model, default realesr-animevideov3-x2, folded to a real ×2, pixel L1 + LDL, no GAN, patch 48, batch 4,
    300 steps or the time budget): wall time, steps/s, held-out PSNR/SSIM before and after, and
    the same scores for plain bicubic as the floor.
 2. Steps per second of the two recipes on the same data: fidelity-first (the default) and the
@@ -44,6 +44,7 @@ from napari_ldl._finetune_data import Microscope, make_lr
 from napari_ldl._finetune_worker import HELD_OUT_SEED, FineTuneRequest, overlay, run_finetune
 
 START = "realesr-animevideov3-x2"
+start_model = START  # --model
 
 
 def planes() -> tuple[np.ndarray, np.ndarray]:
@@ -61,7 +62,7 @@ def unit(plane: np.ndarray, low: float, high: float) -> np.ndarray:
 def request(train: np.ndarray, held: np.ndarray, folder: Path, steps: int, minutes: float, gan: float = 0.0
             ) -> FineTuneRequest:
     return FineTuneRequest(planes=[unit(train, train.min(), train.max())], held_out=[unit(held, held.min(), held.max())],
-                           model=START, scale=2, folder=folder, steps=steps, minutes=minutes, gan=gan, device="cpu")
+                           model=start_model, scale=2, folder=folder, steps=steps, minutes=minutes, gan=gan, device="cpu")
 
 
 def bicubic_scores(held: np.ndarray) -> tuple[float, float]:
@@ -93,7 +94,7 @@ def default_run(train, held, steps: int, minutes: float) -> list[str]:
             "| held-out plane (148×550, 16-bit) | PSNR (dB) | SSIM | artifact map: mean | pixels > 0.5 |",
             "|---|---|---|---|---|",
             f"| bicubic | {psnr_b:.2f} | {ssim_b:.4f} | | |",
-            f"| {START} (start, folded to ×2) | {result.before.psnr:.2f} | {result.before.ssim:.4f} | "
+            f"| {start_model} (start, folded to ×2) | {result.before.psnr:.2f} | {result.before.ssim:.4f} | "
             f"{map_before[0]:.4f} | {map_before[1]:.2%} |",
             f"| after fine-tuning | {result.after.psnr:.2f} | {result.after.ssim:.4f} | "
             f"{map_after[0]:.4f} | {map_after[1]:.2%} |"]
@@ -157,7 +158,11 @@ def main() -> None:
     parser.add_argument("--skip-viewer", action="store_true")
     parser.add_argument("--skip-default", action="store_true")
     parser.add_argument("--compare-lr", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--model", default=START, help="the model to start from (a ×4 compact is folded to ×2)")
     args = parser.parse_args()
+    global start_model
+    start_model = args.model
     train, held = planes()
     print(f"CPU: {cpu_name()}, {os.cpu_count()} logical cores, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), load average {os.getloadavg()[0]:.1f} at the start\n")
@@ -165,9 +170,10 @@ def main() -> None:
         print(f"Default run ({args.steps} steps, budget {args.minutes} min):\n")
         for line in default_run(train, held, args.steps, args.minutes):
             print(line, flush=True)
-    print(f"\nRecipe speed ({args.gan_steps} timed steps each, patch 48, batch 4):\n")
-    for line in recipe_speeds(train, held, args.gan_steps):
-        print(line, flush=True)
+    if not args.skip_speed:
+        print(f"\nRecipe speed ({args.gan_steps} timed steps each, patch 48, batch 4):\n")
+        for line in recipe_speeds(train, held, args.gan_steps):
+            print(line, flush=True)
     if args.compare_lr:
         print("\nLearning rate, 60 steps each:\n")
         for line in compare_learning_rates(train, held):

@@ -30,7 +30,6 @@ from magicgui.widgets import (
 from qtpy.QtCore import QObject, Signal
 
 from ldl_video.errors import LdlError
-from ldl_video.zoo import model_dir
 
 from . import _models
 from ._finetune_data import LR_SOURCES, Microscope, check_planes, unit_planes
@@ -96,7 +95,7 @@ class FineTuneWidget(Container):
         self.device = ComboBox(label="device", choices=_models.devices())
         self.preview_every = SpinBox(label="preview every", value=25, min=1, max=100_000,
                                      tooltip="Steps between previews of the held-out plane")
-        self.folder = FileEdit(label="save to", mode="d", value=str(model_dir() / "finetuned"))
+        self.folder = FileEdit(label="save to", mode="d", value=str(_models.finetuned_dir()))
         self.run_button = PushButton(text="Fine-tune")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", min=0, max=1, value=0)

@@ -81,11 +81,22 @@ def checkpoints() -> dict[str, str]:
     return dict(_CHECKPOINTS)
 
 
+def finetuned_dir() -> Path:
+    """Where the Fine-tune widget saves by default; what is there is listed in every session."""
+    from ldl_video.zoo import model_dir
+
+    return model_dir() / "finetuned"
+
+
 def model_choices(trainable: bool = False) -> list[tuple[str, str, bool, str]]:
-    """(label, value for load_model, weights here, tooltip): the zoo, then added checkpoints.
-    `trainable` leaves out classical resampling."""
+    """(label, value for load_model, weights here, tooltip): the zoo, the fine-tuned checkpoints
+    of earlier sessions, then checkpoints added in this one. `trainable` leaves out classical
+    resampling."""
     rows = [(name, name, present, description) for name, present, description in available_models()
             if not (trainable and ZOO[name].kernel)]
+    added = set(_CHECKPOINTS.values())
+    saved = sorted(p for p in finetuned_dir().glob("*") if p.suffix in (".pth", ".safetensors") and str(p.resolve()) not in added)
+    rows += [(p.name, str(p.resolve()), True, f"fine-tuned earlier: {p}") for p in saved]
     return rows + [(label, path, Path(path).is_file(), path) for label, path in _CHECKPOINTS.items()]
 
 

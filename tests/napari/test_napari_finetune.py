@@ -258,3 +258,13 @@ def test_rgb_layers_train_and_preview_in_colour(qtbot, docked, tmp_path):
     assert preview.rgb and preview.data.shape == (64, 80, 3)
     # the start model on a bicubic LR of a photograph already looks like it: the preview is close
     assert skimage.metrics.peak_signal_noise_ratio(photo.data / 255, preview.data, data_range=1.0) > 20
+
+
+def test_checkpoints_fine_tuned_in_earlier_sessions_are_listed(tmp_path, monkeypatch):
+    monkeypatch.setenv("LDL_MODEL_DIR", str(tmp_path))
+    (tmp_path / "finetuned").mkdir()
+    (tmp_path / "finetuned" / "yesterday.pth").write_bytes(b"")
+    (tmp_path / "finetuned" / "notes.txt").write_text("not a model")
+    rows = {label: value for label, value, *_ in _models.model_choices()}
+    assert rows["yesterday.pth"] == str((tmp_path / "finetuned" / "yesterday.pth").resolve())
+    assert "notes.txt" not in rows
