@@ -85,7 +85,7 @@ def score(sr8: np.ndarray, gt8: np.ndarray, scale: int) -> dict[str, float]:
     """All metrics of an 8-bit H×W×3 result against its ground truth."""
     b = scale
     sr_c, gt_c = sr8[b:-b, b:-b].astype(np.float64), gt8[b:-b, b:-b].astype(np.float64)
-    energy = artifact_energy_map(torch.from_numpy(sr8).permute(2, 0, 1) / 255.0, torch.from_numpy(gt8).permute(2, 0, 1) / 255.0)
+    energy = artifact_energy_map(torch.tensor(sr8).permute(2, 0, 1) / 255.0, torch.tensor(gt8).permute(2, 0, 1) / 255.0)
     return {
         "psnr": psnr(sr_c, gt_c), "ssim": ssim(sr_c, gt_c),
         "psnr_y": psnr(to_y(sr_c), to_y(gt_c)), "ssim_y": ssim(to_y(sr_c), to_y(gt_c)),
@@ -179,8 +179,7 @@ def crop_grid(images, inputs, outputs, labels: list[str], scale: int, path: Path
     for kind in inputs:
         for (name, gt), lr in zip(images, inputs[kind], strict=True):
             first = outputs[kind][name][labels[0]]
-            energy = artifact_energy_map(torch.from_numpy(first).permute(2, 0, 1) / 255.0,
-                                         torch.from_numpy(gt).permute(2, 0, 1) / 255.0)
+            energy = artifact_energy_map(torch.tensor(first).permute(2, 0, 1) / 255.0, torch.tensor(gt).permute(2, 0, 1) / 255.0)
             pooled = F.avg_pool2d(energy[None, None].float(), CROP, stride=CROP // 4)[0, 0]
             top, left = divmod(int(pooled.argmax()), pooled.shape[1])
             y, x = top * (CROP // 4), left * (CROP // 4)
