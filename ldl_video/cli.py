@@ -7,6 +7,7 @@ import argparse
 import sys
 import time
 from contextlib import nullcontext
+from fractions import Fraction
 from pathlib import Path
 
 from .errors import LdlError, report_errors
@@ -42,9 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pix-fmt", help="output pixel format (default: the source's)")
     p.add_argument("--artifact-map", metavar="PATH", help="also write the estimated artifact map (image or video)")
     p.add_argument("--keep-partial", action="store_true", help="keep what was decoded of a damaged video")
+    p.add_argument("--fps", type=_positive_rate, help="frame rate of an image sequence INPUT, frames/%%05d.png (default 25)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
+
+
+def _positive_rate(text: str) -> Fraction:
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate (e.g. 24, 23.976 or 24000/1001)") from None
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a frame rate must be above 0")
+    return rate
 
 
 def list_models(out=None) -> int:
@@ -125,6 +137,25 @@ def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
     return f"{result.shape[1]}×{result.shape[0]}"
 
 
+def _is_stream(path: Path) -> bool:
+    """Standard input or a numbered image sequence: read as one video."""
+    from .video.reader import STDIN, is_sequence
+
+    return str(path) == STDIN or is_sequence(path)
+
+
+def _check_input(source: Path, fps: Fraction | None) -> None:
+    from .video.reader import STDIN, is_sequence, sequence_files
+
+    if is_sequence(source):
+        if not sequence_files(source):
+            raise LdlError(f"no file matches the image sequence {source}; check the folder and the %0Nd number width")
+    elif fps is not None:
+        raise LdlError("--fps is for an image-sequence INPUT (frames/%05d.png); a video keeps its own timing")
+    elif str(source) != STDIN and not source.exists():
+        raise LdlError(f"input {source} does not exist")
+
+
 def _animated(path: Path) -> bool:
     from .video.reader import is_animated
 
@@ -136,8 +167,7 @@ def run(args: argparse.Namespace) -> int:
     from .images import is_image
 
     source, target = Path(args.input), Path(args.output)
-    if not source.exists():
-        raise LdlError(f"input {source} does not exist")
+    _check_input(source, getattr(args, "fps", None))
     if args.output == "-":
         raise LdlError("OUTPUT cannot be - (standard output): a result is written as a file and named only when "
                        "complete; give a file name such as out.mkv")
@@ -147,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     if source.resolve() == target.resolve():
         raise LdlError("OUTPUT is the same file as INPUT; write to a new file (the source is never touched)")
     check_output(target, args.overwrite)
-    still = is_image(source) and not _animated(source)  # an animated PNG or WebP is a video
+    still = is_image(source) and not _is_stream(source) and not _animated(source)  # an animated PNG or WebP is a video
     if args.artifact_map:
         map_path = Path(args.artifact_map)
         if map_path.resolve() in (source.resolve(), target.resolve()):

@@ -76,10 +76,30 @@ def is_cover_art(stream: av.stream.Stream) -> bool:
     return bool(int(stream.disposition) & int(av.stream.Disposition.attached_pic))
 
 
+STDIN = "-"
+_SEQUENCE_NUMBER = re.compile(r"%0?\d*d")
+
+
 def local_name(path: Path) -> str:
-    """The name to give FFmpeg for a local file. FFmpeg reads anything before a colon as a
-    protocol, so `12:30:00.mp4` would be "protocol not found"; `file:` says it is a file."""
-    return f"file:{path}"
+    """The name to give FFmpeg for a local file (`-` is standard input). FFmpeg reads anything
+    before a colon as a protocol, so `12:30:00.mp4` would be "protocol not found"; `file:` says
+    it is a file."""
+    return "pipe:0" if str(path) == STDIN else f"file:{path}"
+
+
+def is_sequence(path: Path) -> bool:
+    """`frames/%05d.png`: numbered images, read as one video (FFmpeg's image2 pattern)."""
+    return bool(_SEQUENCE_NUMBER.search(path.name))
+
+
+def sequence_files(path: Path) -> list[Path]:
+    def digits(match: re.Match) -> str:
+        width = match.group(0)[1:-1].lstrip("0")
+        return rf"\d{{{width}}}" if match.group(0).startswith("%0") and width else r"\d+"
+
+    pattern = re.compile(_SEQUENCE_NUMBER.sub(digits, re.escape(path.name)))
+    folder = path.parent
+    return sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name)) if folder.is_dir() else []
 
 
 # FFmpeg's demuxers for images with more than one frame (a still PNG or WebP gets an image pipe).
@@ -88,6 +108,8 @@ ANIMATED_FORMATS = {"apng", "webp_anim", "gif"}
 
 def is_animated(path: Path) -> bool:
     """Whether an image file holds an animation, which is then upscaled as a video, every frame."""
+    if str(path) == STDIN or is_sequence(path):
+        return False  # a pipe cannot be read twice; a sequence is a video anyway
     try:
         with av.open(local_name(path)) as container:
             return container.format.name in ANIMATED_FORMATS
@@ -95,8 +117,10 @@ def is_animated(path: Path) -> bool:
         return False  # the image reader says what is wrong with it
 
 
-def open_input(path: Path) -> av.container.InputContainer:
+def open_input(path: Path, fps: Fraction | None = None) -> av.container.InputContainer:
     try:
+        if is_sequence(path):
+            return av.open(local_name(path), format="image2", options={"framerate": str(fps or 25)})
         return av.open(local_name(path))
     except PermissionError:
         raise LdlError(f"cannot read {path}: permission denied") from None
@@ -111,11 +135,11 @@ class VideoSource:
     """One input file. Construction decodes up to the first frame, so size, pixel format,
     colour tags and HDR metadata are those of real frames, not of a header's claims."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fps: Fraction | None = None) -> None:
         self.path = path
         self._log_mark = ERRORS.watch()
         try:
-            self.container = open_input(path)
+            self.container = open_input(path, fps)
         except BaseException:
             ERRORS.release()
             raise
@@ -331,6 +355,8 @@ class VideoSource:
     def picture(self, stream: av.stream.Stream) -> bytes:
         """The bytes of an attached picture (cover art, a Matroska image attachment): FFmpeg hands
         them out once, as the first packet, so a second reader takes them without disturbing this one."""
+        if str(self.path) == STDIN:
+            return b""  # standard input cannot be read twice
         with av.open(local_name(self.path)) as other:
             for packet in other.demux(other.streams[stream.index]):
                 if packet.size:

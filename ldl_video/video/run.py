@@ -82,7 +82,7 @@ def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> 
     job = VideoJob(source_path, target, settings, args.batch, map_path, bool(getattr(args, "keep_partial", False)),
                    bool(getattr(args, "quiet", False)), bool(getattr(args, "overwrite", False)))
     devices = parse_devices(getattr(args, "device", "auto"))
-    source = VideoSource(source_path)  # a bad input is reported before the model loads
+    source = VideoSource(source_path, getattr(args, "fps", None))  # a bad input is reported before the model loads
     try:
         upscalers = make_upscalers(args, devices)
     except BaseException:
