@@ -9,6 +9,7 @@ with onnxruntime before it gets its name.
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -79,7 +80,7 @@ def onnx_bytes(model: SRModel, fp16: bool = False, opset: int = DEFAULT_OPSET) -
     if not model.weights:
         raise LdlError(f"{model.name} is classical resampling, not a network; export a model with weights")
     dtype = torch.float16 if fp16 else torch.float32
-    net = _Exported(model.net).to("cpu", dtype).eval()
+    net = _Exported(copy.deepcopy(model.net)).to("cpu", dtype).eval()  # the caller's model keeps its device and precision
     multiple = max(1, model.size_multiple)
     example = torch.rand(1, 3, 8 * multiple, 8 * multiple, dtype=dtype)
     buffer = io.BytesIO()
@@ -118,7 +119,8 @@ def check_onnx(data: bytes, model: SRModel, fp16: bool) -> float:
     picture = check_picture(max(1, model.size_multiple))
     batch = np.concatenate([picture, picture[:, :, ::-1].copy()])  # two different pictures, one call
     with torch.inference_mode():
-        expected = model.net.to("cpu", torch.float32).eval()(torch.from_numpy(batch)).clamp(0, 1).numpy()
+        net = copy.deepcopy(model.net).to("cpu", torch.float32).eval()
+        expected = net(torch.from_numpy(batch)).clamp(0, 1).numpy()
     try:
         session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
         (got,) = session.run(None, {"input": batch.astype(np.float16 if fp16 else np.float32)})
