@@ -113,7 +113,7 @@ def transcode(source: VideoSource, job: VideoJob, upscalers: list[Upscaler]) -> 
                     _say(note, job.quiet)
                 pipeline = Pipeline(source, sink, upscalers, job.batch, map_sink, job.quiet)
                 report = pipeline.run()
-                for note in _report_notes(report):
+                for note in _report_notes(report) + sink.timeline_notes():
                     _say(note, job.quiet)
                 if report.damaged and not job.keep_partial:
                     raise LdlError(f"{_damage_message(job.source, report)}; nothing written "

@@ -298,6 +298,16 @@ class VideoSink:
             self._last_dts = packet.dts
         return packets
 
+    def timeline_notes(self) -> list[str]:
+        """What re-encoded audio did to stay on the source's timeline (after the last packet)."""
+        notes = []
+        for handler in self.handlers.values():
+            padded, trimmed = float(getattr(handler, "padded", 0)), float(getattr(handler, "trimmed", 0))
+            if padded or trimmed:
+                notes.append(f"audio #{handler.source.index}: timestamp gaps of {padded:.2f} s filled with silence and "
+                             f"{trimmed:.2f} s of overlap trimmed, to stay in sync with the picture")
+        return notes
+
     def write_packet(self, packet: av.Packet) -> None:
         handler = self.handlers.get(packet.stream.index)
         if handler is not None:

@@ -4,6 +4,8 @@ clocks that start late or wrap. The reference is FFmpeg's own CLI: it keeps audi
 
 from __future__ import annotations
 
+import re
+
 import av
 import pytest
 from video_media import audio_timeline, decoded_seconds, loudness, stream_starts
@@ -20,10 +22,11 @@ def upscale(src, dst, *extra) -> int:
     ("vorbis", ".mov", "aac"),  # nor Vorbis into MOV: AAC
     ("pcm_s16le", ".mp4", "aac"),  # MP4 takes PCM only with a named channel layout
 ])
-def test_reencoded_audio_keeps_its_gaps_and_late_start(gapped_audio, tmp_path, codec, suffix, reencoded):
+def test_reencoded_audio_keeps_its_gaps_and_late_start(gapped_audio, tmp_path, capsys, codec, suffix, reencoded):
     source = gapped_audio(codec)
     out = tmp_path / f"out{suffix}"
-    assert upscale(source, out) == 0
+    assert main([str(source), str(out), "-m", "bicubic", "-s", "2"]) == 0
+    assert re.search(r"gaps of 1\.0\d s filled with silence", capsys.readouterr().err)
     with av.open(str(out)) as result:
         assert result.streams.audio[0].codec_context.name == reencoded
     timeline = audio_timeline(out)
