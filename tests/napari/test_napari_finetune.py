@@ -156,9 +156,10 @@ def test_time_budget_stops_the_run_and_sizes_the_ema_to_it(qtbot, docked, tmp_pa
     qtbot.waitUntil(lambda: not finetune.running, timeout=RUN_TIMEOUT_MS)
     result = finetune.last_result
     assert result.stopped_early and result.seconds < 60
-    # half-life of about a tenth of the steps reached, not of the 100 000 asked for (0.5 ** (1 / 10 000))
-    assert result.ema_decay < ema_decay_for(100_000) and result.ema_decay == pytest.approx(
-        ema_decay_for(result.steps), abs=0.01)
+    # a half-life of about a tenth of the steps reached, not of the 100 000 asked for; the steps are
+    # foreseen from the speed of the first ten, which a shared machine varies, hence the factor 4
+    assert result.ema_decay < ema_decay_for(100_000)
+    assert ema_decay_for(result.steps // 4) <= result.ema_decay <= ema_decay_for(result.steps * 4)
 
 
 def test_napari_task_manager_abort_stops_like_cancel(qtbot, docked, tmp_path):
