@@ -155,7 +155,7 @@ def test_time_budget_stops_the_run_and_sizes_the_ema_to_it(qtbot, docked, tmp_pa
     finetune(images=[stack], steps=100_000, minutes=0.1, **_settings(tmp_path))
     qtbot.waitUntil(lambda: not finetune.running, timeout=RUN_TIMEOUT_MS)
     result = finetune.last_result
-    assert result.stopped_early and result.seconds < 60
+    assert result.stopped_early and result.steps < 100_000  # the budget, not the step count, ended it
     # a half-life of about a tenth of the steps reached, not of the 100 000 asked for; the steps are
     # foreseen from the speed of the first ten, which a shared machine varies, hence the factor 4
     assert result.ema_decay < ema_decay_for(100_000)
