@@ -1,0 +1,66 @@
+"""The validation numbers a training run prints and logs (psnr, ssim, psnr_y, ssim_y), end to end
+through `Validator`: HR/LR pairs written as PNG by Pillow, a known upscaler (nearest ×4, so its
+output is computed here with numpy), metrics recomputed with scikit-image on the `scale`-pixel
+cropped 8-bit images and averaged over the images; the saved sample read back by Pillow.
+Mutation testing found the Validator's averaging, border and sample writing unpinned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+from skimage.color import rgb2ycbcr
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from ldl_video.train.config import load_config
+from ldl_video.train.validation import Validator
+
+SMOKE = str(Path(__file__).resolve().parents[2] / "training" / "smoke.yaml")
+SCALE = 4
+
+
+class Nearest(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(x, scale_factor=SCALE, mode="nearest")
+
+
+def _ssim(a: np.ndarray, b: np.ndarray, channel_axis: int | None) -> float:
+    return structural_similarity(a, b, data_range=255, channel_axis=channel_axis, gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+
+
+def test_validator_reports_scikit_image_metrics_averaged_over_images(tmp_path: Path) -> None:
+    hr_dir, lr_dir, samples = tmp_path / "hr", tmp_path / "lr", tmp_path / "samples"
+    hr_dir.mkdir()
+    lr_dir.mkdir()
+    crops = {"a": skimage.data.astronaut()[40:104, 200:264], "b": skimage.data.chelsea()[60:108, 100:180]}
+    expected: dict[str, list[float]] = {"psnr": [], "ssim": [], "psnr_y": [], "ssim_y": []}
+    outputs = {}
+    for name, hr in crops.items():
+        lr = np.asarray(Image.fromarray(hr).resize((hr.shape[1] // SCALE, hr.shape[0] // SCALE), Image.Resampling.BOX))
+        Image.fromarray(hr).save(hr_dir / f"{name}.png")
+        Image.fromarray(lr).save(lr_dir / f"{name}.png")
+        sr = lr.repeat(SCALE, axis=0).repeat(SCALE, axis=1)
+        outputs[name] = sr
+        c = slice(SCALE, -SCALE)
+        hr_c, sr_c = hr[c, c].astype(np.float64), sr[c, c].astype(np.float64)
+        expected["psnr"].append(peak_signal_noise_ratio(hr_c, sr_c, data_range=255))
+        expected["ssim"].append(_ssim(hr_c, sr_c, channel_axis=-1))
+        y_hr, y_sr = rgb2ycbcr(hr)[c, c, 0], rgb2ycbcr(sr)[c, c, 0]
+        expected["psnr_y"].append(peak_signal_noise_ratio(y_hr, y_sr, data_range=255))
+        expected["ssim_y"].append(_ssim(y_hr, y_sr, channel_axis=None))
+    config = load_config(SMOKE, [f"val.hr=[{hr_dir}]", f"val.lr=[{lr_dir}]", "val.crop=0", "val.save_images=1"])
+    validator = Validator(config, size_multiple=1)
+    metrics, saved = validator(Nearest(), torch.device("cpu"), samples)
+    assert set(metrics) == set(expected)
+    for key, values in expected.items():
+        assert metrics[key] == pytest.approx(np.mean(values), abs=1e-6), key
+    assert expected["psnr"][0] != pytest.approx(expected["psnr"][1], abs=0.5)  # a mean, not one image's value
+    assert [name for name, _ in saved] == ["a"]
+    written = sorted(samples.iterdir())
+    assert [p.name for p in written] == ["a.png"]
+    np.testing.assert_array_equal(np.asarray(Image.open(written[0]).convert("RGB")), outputs["a"])
