@@ -244,8 +244,10 @@ def _matches(pattern: str, relative: str) -> bool:
     tails = ["/".join(parts[i:]) for i in range(len(parts))]
     if any(fnmatch.fnmatchcase(t, pattern) for t in tails):
         return True
-    # lomiri lists 16.04/NAME.jpg for files installed as backgrounds/NAME.jpg
-    return "/" in pattern and fnmatch.fnmatchcase(parts[-1], pattern.rsplit("/", 1)[1])
+    # lomiri lists 16.04/NAME.jpg for files installed as backgrounds/NAME.jpg; a wildcard name
+    # (Dawn/*) must not stand for every file of the package
+    name = pattern.rsplit("/", 1)[-1]
+    return "/" in pattern and not any(c in name for c in "*?[") and parts[-1] == name
 
 
 def _read_rgb(path: Path) -> np.ndarray:

@@ -28,6 +28,10 @@ Files: photos/Lake.png
 Copyright: 2021 A. Photographer
 License: CC-BY-4.0
 
+Files: Dawn/*
+Copyright: 2019 B. Photographer
+License: CC0-1.0
+
 Files: debian/*
 Copyright: 2022 Packager
 License: Expat
@@ -45,13 +49,14 @@ def tiny_deb(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     root = tmp_path / "pkg"
     images = {
         "Dawn-small": _pattern(200, 320, 1), "Dawn": _pattern(400, 640, 2),
-        "Lake": _pattern(160, 240, 3), "Moss": _pattern(300, 200, 4),
+        "Lake": _pattern(160, 240, 3), "Moss": _pattern(300, 200, 4), "Fern": _pattern(100, 150, 5),
     }
     files = {
         "usr/share/wallpapers/Dawn/contents/images/320x200.png": "Dawn-small",
         "usr/share/wallpapers/Dawn/contents/images/640x400.png": "Dawn",
         "usr/share/backgrounds/Lake.png": "Lake",
         "usr/share/backgrounds/Moss.png": "Moss",
+        "usr/share/backgrounds/Fern.png": "Fern",
     }
     for rel, key in files.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +73,7 @@ def tiny_deb(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
 
 
 PICKS = (Pick("tiny-walls", "usr/share/wallpapers", ("Dawn",), sized_dirs=True),
-         Pick("tiny-walls", "usr/share/backgrounds", ("Lake", "Moss")))
+         Pick("tiny-walls", "usr/share/backgrounds", ("Lake", "Moss", "Fern")))
 
 
 def test_corpus_keeps_the_largest_size_writes_licences_and_holds_photographs_out(tiny_deb, tmp_path):
@@ -76,18 +81,20 @@ def test_corpus_keeps_the_largest_size_writes_licences_and_holds_photographs_out
     out = tmp_path / "corpus"
     entries = build_corpus(out, PICKS, held_out={"tiny-walls/Lake"}, skimage_names=("coffee",),
                            debs={"tiny-walls": deb}, max_side=0, say=lambda m: None)
-    assert len(entries) == 4
+    assert len(entries) == 5
     rows = {r["file"]: r for r in read_manifest(out)}
     assert set(rows) == {"train/tiny-walls_Dawn.png", "heldout/tiny-walls_Lake.png", "train/tiny-walls_Moss.png",
-                         "train/skimage_coffee.png"}
+                         "train/tiny-walls_Fern.png", "train/skimage_coffee.png"}
     # the 640×400 file, pixel for pixel, not the 320×200 one
     dawn = np.asarray(Image.open(out / "train/tiny-walls_Dawn.png"))
     np.testing.assert_array_equal(dawn, images["Dawn"])
     assert rows["train/tiny-walls_Dawn.png"]["original"] == "/usr/share/wallpapers/Dawn/contents/images/640x400.png"
-    # licences from the package's DEP-5 file: the later, specific stanza wins over Files: *
+    # licences from the package's DEP-5 file: the last matching stanza wins over Files: *; Debian
+    # names upstream paths (Dawn/*, photos/Lake.png), which match the end of the installed path
     assert rows["heldout/tiny-walls_Lake.png"]["licence"] == "CC-BY-4.0"
     assert rows["train/tiny-walls_Moss.png"]["licence"] == "CC-BY-4.0"
-    assert rows["train/tiny-walls_Dawn.png"]["licence"] == "GPL-2+"
+    assert rows["train/tiny-walls_Dawn.png"]["licence"] == "CC0-1.0"
+    assert rows["train/tiny-walls_Fern.png"]["licence"] == "GPL-2+"
     assert rows["heldout/tiny-walls_Lake.png"]["copyright"] == "2021 A. Photographer"
     assert rows["train/tiny-walls_Moss.png"]["version"] == "1.0"
     assert (rows["train/tiny-walls_Moss.png"]["width"], rows["train/tiny-walls_Moss.png"]["height"]) == ("200", "300")
@@ -130,11 +137,11 @@ def test_corpus_cli_builds_the_selection_and_fails_cleanly_on_a_missing_photogra
     monkeypatch.setattr(corpus, "SKIMAGE_PHOTOGRAPHS", {"chelsea": "CC0-1.0"})
     out = tmp_path / "c"
     assert main(["corpus", str(out), "--deb", f"tiny-walls={deb}", "--max-side", "0"]) == 0
-    assert "3 training and 1 held-out" in capsys.readouterr().err
+    assert "4 training and 1 held-out" in capsys.readouterr().err
     rows = read_manifest(out)
     assert sorted((r["split"], r["file"]) for r in rows) == [
         ("heldout", "heldout/tiny-walls_Moss.png"), ("train", "train/skimage_chelsea.png"),
-        ("train", "train/tiny-walls_Dawn.png"), ("train", "train/tiny-walls_Lake.png")]
+        ("train", "train/tiny-walls_Dawn.png"), ("train", "train/tiny-walls_Fern.png"), ("train", "train/tiny-walls_Lake.png")]
 
     # a package version without a listed photograph: one line, exit 1, no corpus folder, no leftovers
     monkeypatch.setattr(corpus, "PHOTOGRAPHS", (Pick("tiny-walls", "usr/share/backgrounds", ("Lake", "Gone")),))
