@@ -140,6 +140,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--only-e2e", action="store_true", help="only the end-to-end runs (printed, no file written)")
     args = parser.parse_args()
     if not cpu_has_native_bf16():
@@ -148,7 +149,8 @@ def main() -> int:
     lines = ["## precision auto (bf16) against fp32 on the CPU", "",
              f"Machine: {cpu_name()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
              f"load average at start {os.getloadavg()[0]:.1f} (a shared machine). "
-             f"Command: `.venv/bin/python benchmarks/bench_precision.py --repeats {args.repeats} --frames {args.frames}`.", "",
+             f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} .venv/bin/python benchmarks/bench_precision.py "
+             f"--repeats {args.repeats} --frames {args.frames}{' --skip-e2e' if args.skip_e2e else ''}`.", "",
              "Quality: PSNR of precision auto (bf16 autocast, first and last convolution fp32) against fp32, central crops "
              "of scikit-image photographs, float in and out.", "",
              "| model | crop | " + " | ".join(photos()) + " | minimum |", "|---|---|" + "---|" * (len(photos()) + 1)]
@@ -174,8 +176,8 @@ def main() -> int:
             print(lines[-1], flush=True)
     if args.only_e2e:
         return 0
-    RESULTS.write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS}")
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 
