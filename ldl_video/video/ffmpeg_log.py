@@ -5,28 +5,33 @@ Some damage never reaches PyAV as an exception: the Matroska demuxer that meets 
 carries on, so frames go missing without a failed call. Only the log tells. PyAV drops FFmpeg's
 log unless a level is set; while any reader needs it, errors (and nothing chattier) are captured
 into a list instead of reaching the terminal, and the caller's own setting comes back after.
+The list is folded into counts per FFmpeg component as reading goes, so a long file full of
+decoder complaints does not grow memory.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 
 import av
 import av.logging
 
 
 class ErrorLog:
-    """Shared by every open reader in the process; `watch()` marks where a reader's part begins."""
+    """Shared by every open reader in the process; `watch()` returns the counts a reader's part
+    starts from."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0
         self._capture: av.logging.Capture | None = None
         self._logs: list[tuple[int, str, str]] = []
+        self._counts: Counter[str] = Counter()
         self._previous_level: int | None = None
         self._previous_skip = True
 
-    def watch(self) -> int:
+    def watch(self) -> Counter[str]:
         with self._lock:
             if self._users == 0:
                 self._previous_level = av.logging.get_level()
@@ -38,13 +43,28 @@ class ErrorLog:
                 self._logs = self._capture.__enter__()
                 av.logging.set_level(av.logging.ERROR)
             self._users += 1
-            return len(self._logs)
+            self._fold()
+            return Counter(self._counts)
 
-    def errors_from(self, name: str, mark: int) -> list[str]:
-        """Error messages logged by the FFmpeg component `name` (a demuxer's format name, e.g.
-        'matroska,webm') since `mark`."""
-        return [message.strip() for level, source, message in list(self._logs[mark:])
-                if source == name and level <= av.logging.ERROR]
+    def _fold(self) -> None:
+        taken = len(self._logs)  # PyAV may append meanwhile (it holds the GIL to do so)
+        for level, source, _ in self._logs[:taken]:
+            if level <= av.logging.ERROR:
+                self._counts[source] += 1
+        del self._logs[:taken]
+
+    def fold(self) -> None:
+        with self._lock:
+            if self._capture is not None:
+                self._fold()
+
+    def errors_from(self, name: str, mark: Counter[str]) -> int:
+        """How many errors the FFmpeg component `name` (a demuxer's format name, e.g.
+        'matroska,webm') logged since `mark`."""
+        with self._lock:
+            if self._capture is not None:
+                self._fold()
+            return self._counts[name] - mark[name]
 
     def release(self) -> None:
         with self._lock:
@@ -54,6 +74,7 @@ class ErrorLog:
                 av.logging.set_skip_repeated(self._previous_skip)
                 self._capture.__exit__(None, None, None)
                 self._capture, self._logs = None, []
+                self._counts.clear()
 
 
 ERRORS = ErrorLog()

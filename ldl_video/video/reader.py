@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -40,7 +40,7 @@ class DecodeReport:
     expected_end: float | None = None  # seconds, from the container's own duration
     decoded_end: float | None = None
     tolerance: float = 0.1  # seconds the video may end early without counting as cut short
-    skipped: list[str] = field(default_factory=list)  # the demuxer's own log of damage it read past
+    skipped: int = 0  # times the demuxer's own log says it read past damage
 
     @property
     def truncated(self) -> bool:
@@ -59,7 +59,7 @@ class DecodeReport:
         if self.decode_errors or self.demux_errors:
             parts.append(f"{self.decode_errors + self.demux_errors} unreadable packet(s)")
         if self.skipped:
-            parts.append(f"the demuxer skipped over damaged data {len(self.skipped)} time(s)")
+            parts.append(f"the demuxer skipped over damaged data {self.skipped} time(s)")
         return "; ".join(parts)
 
 
@@ -279,8 +279,10 @@ class VideoSource:
         failures = 0
         while True:
             try:
-                for packet in self.container.demux(streams):
+                for count, packet in enumerate(self.container.demux(streams)):
                     failures = 0
+                    if count % 1024 == 1023:
+                        ERRORS.fold()  # keeps the captured log short on long files
                     yield packet
                 return
             except av.error.EOFError:

@@ -151,6 +151,9 @@ def test_damaged_matroska_is_not_passed_off_as_complete(capsys, tmp_path, damage
     code, err = run(capsys, path, out, "-m", "bicubic", "-s", "2", "--quiet", "--keep-partial")
     assert code == 1 and str(out) in err
     assert decoded_pts(out) == readable
+    import av.logging
+
+    assert av.logging.get_level() is None  # the caller's FFmpeg log setting is back (PyAV's default)
 
 
 def test_undamaged_matroska_in_small_clusters_is_complete(capsys, tmp_path, damaged_mkv, media):
