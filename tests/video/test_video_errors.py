@@ -219,3 +219,15 @@ def test_terminate_and_hangup_stop_like_ctrl_c(tmp_path, long_mkv, signum):
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
     assert not list(tmp_path.glob(".out*")), "a partial or lock file was left behind"
+
+
+@pytest.mark.parametrize("after", [0.2, 1.5])  # while Python and torch load, while the model loads
+def test_ctrl_c_during_start_up(tmp_path, long_mkv, after):
+    out = tmp_path / "out.mkv"
+    process = subprocess.Popen(_cli(long_mkv, out, "-m", "bicubic", "-s", "2", "--quiet"), stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines() == ["ldl-video: interrupted; no output written"]
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
