@@ -175,18 +175,19 @@ def crop_grid(images, inputs, outputs, labels: list[str], scale: int, path: Path
     the region where the first model's artifact map is largest."""
     from ldl_video.images import write_image
 
+    size = min(CROP, *(min(gt.shape[:2]) for _, gt in images))  # tiny evaluation images: smaller tiles
     rows = []
     for kind in inputs:
         for (name, gt), lr in zip(images, inputs[kind], strict=True):
             first = outputs[kind][name][labels[0]]
             energy = artifact_energy_map(torch.tensor(first).permute(2, 0, 1) / 255.0, torch.tensor(gt).permute(2, 0, 1) / 255.0)
-            pooled = F.avg_pool2d(energy[None, None].float(), CROP, stride=CROP // 4)[0, 0]
+            pooled = F.avg_pool2d(energy[None, None].float(), size, stride=max(size // 4, 1))[0, 0]
             top, left = divmod(int(pooled.argmax()), pooled.shape[1])
-            y, x = top * (CROP // 4), left * (CROP // 4)
+            y, x = top * max(size // 4, 1), left * max(size // 4, 1)
             enlarged = F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False).clamp(0, 1)
             enlarged = (enlarged[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             tiles = [gt, enlarged] + [outputs[kind][name][label] for label in labels]
-            row = [t[y : y + CROP, x : x + CROP] for t in tiles]
+            row = [t[y : y + size, x : x + size] for t in tiles]
             rows.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in row], axis=1))
     write_image(path, np.concatenate(rows, axis=0))
 
@@ -262,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="recipe override for both arms (repeatable)")
     p.add_argument("--start", default="realesr-animevideov3-x4", help="the starting model, scored beside the arms")
     p.add_argument("--evaluate", nargs="+", metavar="LABEL=MODEL", help="skip training; score these models")
+    p.add_argument("--arm", choices=list(ARMS), help="train only this arm and stop (run both at once on one GPU, "
+                   "then --evaluate; see benchmarks/gpu_ldl_effect.sh)")
     p.add_argument("--eval-max-side", type=int, default=0, help="shrink held-out photographs to this size (0: as built)")
     p.add_argument("--ship", metavar="CHECKPOINT", help="write CHECKPOINT's EMA generator as ldl_video/weights/"
                    "ldl-compact-x4.safetensors (fp16) and stop")
@@ -284,9 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         models = {"start": args.start}
         for arm, recipe in ARMS.items():
+            if args.arm and arm != args.arm:
+                continue
             path, seconds = train_arm(recipe, args.corpus, args.out / "runs", str(device), args.overrides)
             models[arm], timings[arm] = str(path), seconds
             print(f"{arm}: {path} in {seconds / 60:.1f} min", flush=True)
+        if args.arm:
+            (args.out / f"training_{args.arm}.json").write_text(json.dumps({"checkpoint": models[args.arm],
+                                                                           "seconds": timings[args.arm]}))
+            return 0
         models = {"start": models["start"], "nold": models["nold"], "ldl": models["ldl"]}
     images = heldout_images(args.corpus, 4, args.eval_max_side)
     started = time.perf_counter()
