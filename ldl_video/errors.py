@@ -32,9 +32,21 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
+# Signals that arrived while a command ran. An interrupt that lands inside an import can come
+# out as another error (a half-imported C extension refuses a second load); it is still the
+# interrupt the user asked for.
+_received: list[int] = []
+
+
 def _stop(signum: int, frame) -> None:
+    _received.append(signum)
     signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once, clean-up or not
     raise Stopped(signum)
+
+
+def _interrupt(signum: int, frame) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 @contextmanager
@@ -46,6 +58,8 @@ def stop_signals_as_interrupts() -> Iterator[None]:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             if signal.getsignal(signum) == signal.SIG_DFL:
                 previous[signum] = signal.signal(signum, _stop)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
     try:
         yield
     finally:
@@ -57,19 +71,20 @@ def report_errors(prog: str, action: Callable[[], int], interrupted: str) -> int
     """Run a command's `action`: a user error is one line on stderr and exit 1, Ctrl-C exit 130
     with `interrupted` (SIGTERM and SIGHUP alike, exit 128 + the signal's number), anything else
     one line too (LDL_DEBUG=1 re-raises it for the traceback)."""
+    _received.clear()
     try:
         with stop_signals_as_interrupts():
             return action()
     except LdlError as exc:
+        if _received:
+            return _report_signal(prog, _received[0], interrupted)
         print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        if isinstance(exc, Stopped):
-            print(f"{prog}: {signal.Signals(exc.signum).name}: {interrupted}", file=sys.stderr)
-            return 128 + exc.signum
-        print(f"{prog}: {interrupted}", file=sys.stderr)
-        return 130
+        return _report_signal(prog, exc.signum if isinstance(exc, Stopped) else signal.SIGINT, interrupted)
     except Exception as exc:
+        if _received:
+            return _report_signal(prog, _received[0], interrupted)
         if os.environ.get("LDL_DEBUG") == "1":
             raise
         if "LdlError: " in str(exc):
@@ -77,3 +92,11 @@ def report_errors(prog: str, action: Callable[[], int], interrupted: str) -> int
         else:
             print(f"{prog}: error: {type(exc).__name__}: {one_line(exc)} (LDL_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 1
+
+
+def _report_signal(prog: str, signum: int, interrupted: str) -> int:
+    if signum == signal.SIGINT:
+        print(f"{prog}: {interrupted}", file=sys.stderr)
+        return 130
+    print(f"{prog}: {signal.Signals(signum).name}: {interrupted}", file=sys.stderr)
+    return 128 + signum
