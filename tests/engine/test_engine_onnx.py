@@ -138,3 +138,25 @@ def test_existing_file_is_kept_without_overwrite(tmp_path: Path, capsys) -> None
     out.write_bytes(b"mine")
     assert main(["export", "realesr-animevideov3-x4", str(out)]) != 0
     assert "--overwrite" in capsys.readouterr().err and out.read_bytes() == b"mine"
+
+
+def test_a_graph_that_disagrees_with_pytorch_is_not_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """The check before writing: a graph made from slightly different weights is refused."""
+    import copy
+
+    from ldl_video.backends import onnx_export
+
+    real = onnx_export.onnx_bytes
+
+    def off_by_a_little(model, fp16=False, opset=17):
+        wrong = copy.deepcopy(model)
+        with torch.no_grad():
+            wrong.net.body[0].bias.add_(0.05)
+        return real(wrong, fp16, opset)
+
+    monkeypatch.setattr(onnx_export, "onnx_bytes", off_by_a_little)
+    out = tmp_path / "model.onnx"
+    assert main(["export", "realesr-animevideov3-x4", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "differs from PyTorch" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
