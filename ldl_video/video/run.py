@@ -39,7 +39,7 @@ def make_upscalers(args: argparse.Namespace, devices: list[str]) -> list[Upscale
     for index, device in enumerate(devices):
         own = model if index == len(devices) - 1 else copy.deepcopy(model)
         upscalers.append(Upscaler(own, scale=args.scale, device=device, precision=args.precision, tile=args.tile,
-                                  tile_overlap=args.tile_overlap, batch_size=args.batch))
+                                  tile_overlap=args.tile_overlap, batch_size=args.batch, backend=args.backend))
     return upscalers
 
 

@@ -84,3 +84,15 @@ def test_cli_backend_errors_are_one_line_and_write_nothing(backend: str, message
     err = capsys.readouterr().err
     assert code == 1 and message in err and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_video_takes_the_backend_too(tmp_path: Path, capsys) -> None:
+    """--backend reaches the video pipeline's upscalers: TensorRT on the CPU is refused before
+    any frame, as for images."""
+    sample = Path(__file__).resolve().parents[2] / "ldl_video" / "data" / "sample.mp4"
+    target = tmp_path / "out.mkv"
+    code = main([str(sample), str(target), "-m", "realesr-animevideov3-x2", "--device", "cpu", "--backend", "tensorrt",
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "needs an NVIDIA GPU" in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
