@@ -97,3 +97,26 @@ def test_degraded_validation_lr_is_the_same_in_every_run(tmp_path: Path) -> None
         runs.append(Validator(config, size_multiple=1)(Nearest(), torch.device("cpu"), None)[0]["psnr"])
     assert runs[0] == runs[1]
     assert runs[2] - runs[0] > 1.0
+
+
+def test_validation_takes_the_first_images_and_their_centre_crops(tmp_path: Path) -> None:
+    """val.max_images and val.crop: the first images by name, each cut to its centre (on the
+    scale grid), so a big validation set stays quick."""
+    hr_dir, lr_dir = tmp_path / "hr", tmp_path / "lr"
+    hr_dir.mkdir()
+    lr_dir.mkdir()
+    astronaut = skimage.data.astronaut()
+    crops = {"a": astronaut[40:120, 200:280], "b": astronaut[300:380, 100:180], "c": astronaut[0:80, 0:80]}
+    psnrs = []
+    for name, hr in crops.items():
+        lr = np.asarray(Image.fromarray(hr).resize((20, 20), Image.Resampling.BOX))
+        Image.fromarray(hr).save(hr_dir / f"{name}.png")
+        Image.fromarray(lr).save(lr_dir / f"{name}.png")
+        centre_hr, centre_lr = hr[24:56, 24:56], lr[6:14, 6:14]  # (80 - 32) / 2 = 24, on the ×4 grid
+        sr = centre_lr.repeat(SCALE, axis=0).repeat(SCALE, axis=1).astype(np.float64)
+        psnrs.append(peak_signal_noise_ratio(centre_hr[4:-4, 4:-4].astype(np.float64), sr[4:-4, 4:-4], data_range=255))
+    config = load_config(SMOKE, [f"val.hr=[{hr_dir}]", f"val.lr=[{lr_dir}]", "val.crop=32", "val.max_images=2"])
+    metrics, saved = Validator(config, size_multiple=1)(Nearest(), torch.device("cpu"), None)
+    assert [name for name, _ in saved] == ["a", "b"]
+    assert tuple(saved[0][1].shape) == (3, 32, 32)
+    assert metrics["psnr"] == pytest.approx((psnrs[0] + psnrs[1]) / 2, abs=1e-6)
