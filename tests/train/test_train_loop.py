@@ -129,7 +129,9 @@ def test_ctrl_c_saves_the_state_and_resume_continues(tmp_path, image_folder):
     args = [sys.executable, "-m", "ldl_video.train", SMOKE]
     for o in tiny(tmp_path, "stop", f"data.hr={image_folder}", "train.iterations=100000", "train.save_every=100000"):
         args += ["--set", o]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    # SIGINT as from a terminal, also where the test runs in the background (an ignored SIGINT is inherited)
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stderr:
         if "iter 3/" in line:
             proc.send_signal(signal.SIGINT)

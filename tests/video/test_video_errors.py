@@ -122,11 +122,18 @@ def test_full_disk(tmp_path, noise_mkv):
     assert_failed_cleanly(done.returncode, done.stderr, out, "while writing")
 
 
+def _default_stop_signals() -> None:
+    """A run as from a terminal: under nohup (or a CI runner that ignores SIGHUP) the test would
+    inherit an ignored signal, which ldl-video rightly leaves ignored."""
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)  # Python puts its Ctrl-C handler back on SIGINT at start
+
+
 def test_ctrl_c_stops_cleanly(tmp_path, long_mkv):
     out = tmp_path / "out.mkv"
     # A real network (tens of milliseconds a frame here) so that 600 frames take a while.
     process = subprocess.Popen(_cli(long_mkv, out, "-m", "realesr-animevideov3-x2", "--quiet"), stderr=subprocess.PIPE,
-                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_default_stop_signals)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob(".out.ldl-partial-*")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -167,7 +174,8 @@ def _paused_run(long_mkv, out: Path, *extra) -> subprocess.Popen:
     """A run stopped (SIGSTOP) as soon as it is writing OUTPUT, so the test acts while it is
     under way whatever the machine's speed; SIGCONT lets it go on."""
     process = subprocess.Popen(_cli(long_mkv, out, "-m", "bicubic", "-s", "2", "--quiet", *extra),
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                               preexec_fn=_default_stop_signals)
     deadline = time.monotonic() + 120
     while not list(out.parent.glob(f".{out.stem}.ldl-partial-*")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -224,7 +232,8 @@ def test_terminate_and_hangup_stop_like_ctrl_c(tmp_path, long_mkv, signum):
 @pytest.mark.parametrize("after", [0.2, 1.5])  # while Python and torch load, while the model loads
 def test_ctrl_c_during_start_up(tmp_path, long_mkv, after):
     out = tmp_path / "out.mkv"
-    process = subprocess.Popen(_cli(long_mkv, out, "-m", "bicubic", "-s", "2", "--quiet"), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(_cli(long_mkv, out, "-m", "bicubic", "-s", "2", "--quiet"), stderr=subprocess.PIPE, text=True,
+                               preexec_fn=_default_stop_signals)
     time.sleep(after)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
