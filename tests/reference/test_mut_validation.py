@@ -120,3 +120,18 @@ def test_validation_takes_the_first_images_and_their_centre_crops(tmp_path: Path
     assert [name for name, _ in saved] == ["a", "b"]
     assert tuple(saved[0][1].shape) == (3, 32, 32)
     assert metrics["psnr"] == pytest.approx((psnrs[0] + psnrs[1]) / 2, abs=1e-6)
+
+
+def test_psnr_of_identical_and_one_level_apart_images() -> None:
+    """A perfect result reads inf dB (scikit-image's answer too), and a result one 8-bit level off
+    everywhere (MSE exactly 1) reads 10·log10(255²) = 48.13 dB."""
+    from ldl_video.train.validation import psnr
+
+    gt = skimage.data.astronaut()[100:140, 150:190].astype(np.float64)
+    gt = np.clip(gt, 0, 254)
+    tensor = torch.from_numpy(gt / 255).permute(2, 0, 1)
+    with np.errstate(divide="ignore"):
+        assert psnr(tensor, tensor.clone(), 4) == peak_signal_noise_ratio(gt, gt, data_range=255) == float("inf")
+    one_up = torch.from_numpy((gt + 1) / 255).permute(2, 0, 1)
+    assert psnr(one_up, tensor, 4) == pytest.approx(peak_signal_noise_ratio(gt, gt + 1, data_range=255), abs=1e-9)
+    assert psnr(one_up, tensor, 4) == pytest.approx(20 * np.log10(255), abs=1e-9)
