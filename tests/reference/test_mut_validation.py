@@ -135,3 +135,17 @@ def test_psnr_of_identical_and_one_level_apart_images() -> None:
     one_up = torch.from_numpy((gt + 1) / 255).permute(2, 0, 1)
     assert psnr(one_up, tensor, 4) == pytest.approx(peak_signal_noise_ratio(gt, gt + 1, data_range=255), abs=1e-9)
     assert psnr(one_up, tensor, 4) == pytest.approx(20 * np.log10(255), abs=1e-9)
+
+
+def test_metrics_of_an_overshooting_result_are_those_of_the_saved_8_bit_image() -> None:
+    """A network's raw output overshoots [0, 1] at edges; what is measured is the image as
+    saved: clipped to 0..255 and rounded (scikit-image on that image)."""
+    from ldl_video.train.validation import psnr, ssim
+
+    gt = skimage.data.astronaut()[100:164, 150:214].astype(np.float64)
+    raw = (gt / 255) * 1.4 - 0.2  # a fifth of the pixels below 0 or above 1
+    saved = np.clip(np.rint(raw * 255), 0, 255)
+    t_raw, t_gt = (torch.from_numpy(x).permute(2, 0, 1) for x in (raw, gt / 255))
+    assert psnr(t_raw, t_gt, 4) == pytest.approx(peak_signal_noise_ratio(gt[4:-4, 4:-4], saved[4:-4, 4:-4], data_range=255),
+                                                 abs=1e-6)
+    assert ssim(t_raw, t_gt, 4) == pytest.approx(_ssim(gt[4:-4, 4:-4], saved[4:-4, 4:-4], channel_axis=-1), abs=1e-6)
