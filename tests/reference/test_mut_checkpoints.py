@@ -1,0 +1,53 @@
+"""Checkpoints of architectures this project does not build itself go through spandrel; what the
+loaded model says about itself (name, file, scale, size multiple, half precisions) is what
+spandrel's own descriptor says, and the Upscaler runs it to the network's own output. A network
+that is not RGB→RGB is refused in one line. Mutation testing found these unpinned."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from spandrel import ModelLoader
+
+from ldl_video import LdlError, Upscaler, load_model
+
+
+def _swinir() -> torch.nn.Module:
+    arch = importlib.import_module("spandrel.architectures.SwinIR.__arch.SwinIR")
+    torch.manual_seed(0)
+    return arch.SwinIR(upscale=2, img_size=16, window_size=4, embed_dim=12, depths=[1], num_heads=[2], mlp_ratio=2,
+                       upsampler="pixelshuffle", resi_connection="1conv", img_range=1.0).eval()
+
+
+def test_spandrel_model_describes_itself_as_spandrel_does_and_upscales(tmp_path: Path) -> None:
+    net = _swinir()
+    path = tmp_path / "my-swinir.pth"
+    torch.save({"params_ema": net.state_dict()}, path)
+    desc = ModelLoader().load_from_file(path)
+    model = load_model(path)
+    assert (model.name, model.source, model.arch, model.scale) == ("my-swinir", str(path), "SwinIR", int(desc.scale))
+    assert model.size_multiple == desc.size_requirements.multiple_of
+    assert (model.supports_fp16, model.supports_bf16) == (desc.supports_half, desc.supports_bfloat16)
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (18, 21, 3), dtype=np.uint8)
+    out = Upscaler(model, device="cpu", precision="fp32").upscale(image)
+    with torch.inference_mode():
+        want = net(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255).clamp(0, 1)
+    want = (want[0].permute(1, 2, 0).numpy() * 255).round()
+    assert out.shape == (36, 42, 3)
+    assert np.abs(out.astype(int) - want).max() <= 1
+
+
+def test_a_network_that_is_not_rgb_to_rgb_is_refused_in_one_line(tmp_path: Path) -> None:
+    span = importlib.import_module("spandrel.architectures.SPAN.__arch.span")
+    net = span.SPAN(num_in_ch=3, num_out_ch=1, feature_channels=8, upscale=2)
+    path = tmp_path / "gray.pth"
+    torch.save(net.state_dict(), path)
+    with pytest.raises(LdlError) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("gray: only RGB→RGB networks are supported")
