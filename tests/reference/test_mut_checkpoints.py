@@ -51,3 +51,23 @@ def test_a_network_that_is_not_rgb_to_rgb_is_refused_in_one_line(tmp_path: Path)
         load_model(path)
     message = str(caught.value)
     assert "\n" not in message and message.startswith("gray: only RGB→RGB networks are supported")
+
+
+@pytest.mark.parametrize("act", ["prelu", "leakyrelu"])  # spandrel's spelling of Real-ESRGAN's lrelu
+def test_compact_checkpoint_runs_as_spandrels_network(act: str, tmp_path: Path) -> None:
+    """A Real-ESRGAN compact (SRVGG) checkpoint with either activation, loaded by our own
+    builder, gives what spandrel's copy of the network gives (the LeakyReLU variant has no
+    activation weights to recognise it by)."""
+    arch = importlib.import_module("spandrel.architectures.Compact.__arch.SRVGG")
+    torch.manual_seed(1)
+    net = arch.SRVGGNetCompact(num_feat=8, num_conv=2, upscale=2, act_type=act).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_(0, 0.3)  # PReLU's 0.25 start would hide a wrong activation
+    path = tmp_path / f"compact-{act}.pth"
+    torch.save({"params": net.state_dict()}, path)
+    model = load_model(path)
+    assert (model.arch, model.scale) == ("SRVGGNetCompact", 2)
+    x = torch.rand(1, 3, 12, 10)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.net(x), net(x), rtol=1e-5, atol=1e-6)
