@@ -71,3 +71,46 @@ def test_compact_checkpoint_runs_as_spandrels_network(act: str, tmp_path: Path) 
     x = torch.rand(1, 3, 12, 10)
     with torch.inference_mode():
         torch.testing.assert_close(model.net(x), net(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [2, 1])
+def test_own_rrdbnet_checkpoint_describes_itself(scale: int, tmp_path: Path) -> None:
+    """RRDBNet ×2 and ×1 pixel-unshuffle their input by 2 and 4 (Real-ESRGAN's RRDBNet), so they
+    need sizes divisible by that: the loaded model says so, and odd sizes still upscale.
+    (spandrel asks ×2 for multiples of 4, more than the unshuffle needs.)"""
+    from ldl_video.archs import RRDBNet
+
+    torch.manual_seed(2)
+    net = RRDBNet(scale=scale, num_block=1, num_feat=16).eval()  # spandrel assumes the standard growth of 32
+    path = tmp_path / f"rrdb-x{scale}.safetensors"
+    from safetensors.torch import save_file
+
+    save_file(net.state_dict(), str(path))
+    desc = ModelLoader().load_from_file(path)
+    model = load_model(path)
+    assert (model.name, model.source, model.arch, model.scale) == (f"rrdb-x{scale}", str(path), "RRDBNet", desc.scale)
+    assert model.size_multiple == 4 // scale
+    image = np.random.default_rng(3).integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    assert Upscaler(model, device="cpu", precision="fp32").upscale(image).shape == (9 * scale, 11 * scale, 3)
+
+
+def test_weights_that_do_not_fit_the_recognised_network_are_refused(tmp_path: Path) -> None:
+    """A checkpoint missing a tensor would otherwise run with random weights in its place."""
+    from ldl_video.archs import RRDBNet
+
+    state = RRDBNet(num_block=1, num_feat=8, num_grow_ch=8).state_dict()
+    del state["body.0.rdb2.conv3.weight"]
+    path = tmp_path / "broken.pth"
+    torch.save({"params_ema": state}, path)
+    with pytest.raises(LdlError) as caught:
+        load_model(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("broken: looks like RRDBNet but the weights do not fit")
+
+
+def test_missing_and_weightless_files_are_named_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(LdlError, match=r"^checkpoint .*absent\.pth does not exist$"):
+        load_model(tmp_path / "absent.pth")
+    torch.save({"epoch": 3, "note": "no tensors"}, tmp_path / "empty.pth")
+    with pytest.raises(LdlError, match=r"empty\.pth holds no generator weights"):
+        load_model(tmp_path / "empty.pth")
