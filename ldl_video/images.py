@@ -19,7 +19,8 @@ import numpy as np
 from .errors import LdlError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
-_PNG_GRAY_ALPHA = 4  # IHDR colour type
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_GRAY_ALPHA, _PNG_RGBA = 4, 6  # IHDR colour types
 
 
 _MAX_SIDE = {".webp": 16383, ".jpg": 65535, ".jpeg": 65535}
@@ -67,7 +68,7 @@ def _read_opencv(path: Path) -> np.ndarray:
         image = image[..., [2, 1, 0, 3][: image.shape[-1]]]  # BGR(A) -> RGB(A)
     if image.dtype not in (np.uint8, np.uint16):
         raise LdlError(f"{path}: {image.dtype} images are not supported; use 8/16-bit PNG, JPEG or WebP, or TIFF")
-    if data[:8].tobytes() == b"\x89PNG\r\n\x1a\n" and len(data) > 25 and data[25] == _PNG_GRAY_ALPHA:
+    if data[:8].tobytes() == _PNG_SIGNATURE and len(data) > 25 and data[25] == _PNG_GRAY_ALPHA:
         image = image[..., [0, 3]]
     return image
 
@@ -75,8 +76,9 @@ def _read_opencv(path: Path) -> np.ndarray:
 def _has_alpha(data: np.ndarray) -> bool:
     """Whether a PNG or WebP file carries alpha (read from its header, before decoding)."""
     head = data[:40].tobytes()
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) > 25:
-        return head[25] in (4, 6) or b"tRNS" in data[:4096].tobytes()  # gray+alpha, RGBA, or a palette with alpha
+    if head[:8] == _PNG_SIGNATURE and len(head) > 25:
+        # gray+alpha, RGBA, or a palette with a transparency chunk
+        return head[25] in (_PNG_GRAY_ALPHA, _PNG_RGBA) or b"tRNS" in data[:4096].tobytes()
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         if head[12:16] == b"VP8X":
             return bool(head[20] & 0x10)
@@ -127,10 +129,7 @@ def _to_bits(image: np.ndarray, bits: int) -> np.ndarray:
 
 def _write_png(path: Path, image: np.ndarray) -> None:
     bits = 8 if image.dtype == np.uint8 else 16
-    image = _to_bits(image, bits)
-    if image.shape[-1] == 2:  # OpenCV writes no gray+alpha PNG: RGBA holds it
-        image = image[..., [0, 0, 0, 1]]
-    _encode(path, image, ".png", [])
+    _encode(path, _to_bits(image, bits), ".png", [])
 
 
 def _write_lossy(path: Path, image: np.ndarray, suffix: str) -> None:
@@ -141,8 +140,6 @@ def _write_lossy(path: Path, image: np.ndarray, suffix: str) -> None:
     if suffix != ".webp" and channels in (2, 4):
         warnings.warn(f"{suffix} has no alpha channel: alpha dropped; write .png or .webp to keep it", stacklevel=3)
         image = image[..., : channels - 1]
-    elif channels == 2:
-        image = image[..., [0, 0, 0, 1]]
     if suffix == ".webp":
         _encode(path, image, ".webp", [cv2.IMWRITE_WEBP_QUALITY, 95])
     else:  # 4:4:4: no chroma subsampling, as the Pillow path before this wrote
@@ -153,6 +150,8 @@ def _write_lossy(path: Path, image: np.ndarray, suffix: str) -> None:
 def _encode(path: Path, image: np.ndarray, extension: str, params: list[int]) -> None:
     import cv2
 
+    if image.shape[-1] == 2:  # OpenCV writes no gray+alpha: RGBA holds it
+        image = image[..., [0, 0, 0, 1]]
     if image.shape[-1] >= 3:
         image = image[..., [2, 1, 0, 3][: image.shape[-1]]]  # RGB(A) -> BGR(A)
     ok, encoded = cv2.imencode(extension, np.ascontiguousarray(image if image.shape[-1] > 1 else image[..., 0]), params)
