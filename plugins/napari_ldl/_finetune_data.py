@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
-from ldl_video.train.data import sample_generator
+from ldl_video.train.data import augment, sample_generator
 from ldl_video.train.degradations import bicubic_lr, gaussian_1d
 
 from ._intensity import measure
@@ -125,17 +125,7 @@ class PlaneCrops(Dataset):
         elif self.lr_from == "paired":
             lr = self.paired[which][top : top + lr_size, left : left + lr_size]
             tensors.append(torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1))
-        out = _turn(tensors, gen)
+        # a microscope image has no up or left: all eight 90° turns and mirror images
+        out = augment(tensors, gen, hflip=True, rotate=True, vflip=True)
         return {"gt": out[0], "lq": out[1]} if len(out) == 2 else {"gt": out[0]}
 
-
-def _turn(tensors: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
-    """The same random flips and transpose (the eight 90° turns and mirrors) of every tensor: a
-    microscope image has no up or left."""
-    hflip, vflip, transpose = (bool(torch.rand((), generator=gen) < 0.5) for _ in range(3))
-    out = []
-    for t in tensors:
-        t = t.flip(-1) if hflip else t
-        t = t.flip(-2) if vflip else t
-        out.append((t.transpose(-1, -2) if transpose else t).contiguous())
-    return out
