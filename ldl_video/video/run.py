@@ -66,8 +66,9 @@ class VideoJob:
     overwrite: bool = False
 
 
-def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> str:
+def upscale_video(args: argparse.Namespace, source_path: Path, target: Path, upscalers: list[Upscaler] | None = None) -> str:
     """Upscale every frame of `source_path` into `target`, carrying all other streams over.
+    `upscalers` (one per device of `args.device`) lets a folder job load the model once.
     Returns the output size as 'W×H'. Raises LdlError with a one-line reason."""
     from ..images import is_image
 
@@ -84,7 +85,7 @@ def upscale_video(args: argparse.Namespace, source_path: Path, target: Path) -> 
     devices = parse_devices(getattr(args, "device", "auto"))
     source = VideoSource(source_path, getattr(args, "fps", None))  # a bad input is reported before the model loads
     try:
-        upscalers = make_upscalers(args, devices)
+        upscalers = upscalers or make_upscalers(args, devices)
     except BaseException:
         source.close()
         raise
