@@ -4,13 +4,18 @@ and nothing left at OUTPUT (set LDL_DEBUG=1 for tracebacks)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from contextlib import nullcontext
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import LdlError, report_errors
+
+if TYPE_CHECKING:
+    from .upscaler import Upscaler
 
 PROG = "ldl-video"
 
@@ -23,10 +28,12 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from .zoo import DEFAULT_MODEL
 
-    p = _Parser(prog=PROG, description="Upscale a video or an image with a super-resolution model. "
-                "`ldl-video models` lists the models.")
-    p.add_argument("input", metavar="INPUT", help="video (anything FFmpeg demuxes) or image (png, jpg, tif, webp)")
-    p.add_argument("output", metavar="OUTPUT", help="its suffix picks the container or image format")
+    p = _Parser(prog=PROG, description="Upscale a video or an image with a super-resolution model, or every video and "
+                "image in a folder. `ldl-video models` lists the models.")
+    p.add_argument("input", metavar="INPUT", help="video (anything FFmpeg demuxes), image (png, jpg, tif, webp), "
+                   "or a folder: every video and image in it and its subfolders")
+    p.add_argument("output", metavar="OUTPUT", help="its suffix picks the container or image format; for a folder INPUT, "
+                   "a folder where results get the same relative names (complete ones are skipped)")
     p.add_argument("-s", "--scale", type=int, choices=(2, 3, 4), help="output scale (default: the model's own)")
     p.add_argument("-m", "--model", default=DEFAULT_MODEL, help=f"model name or checkpoint path (default {DEFAULT_MODEL})")
     p.add_argument("--tile", type=int, default=0, help="tile size in input pixels, 0 = whole frame (default)")
@@ -44,9 +51,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact-map", metavar="PATH", help="also write the estimated artifact map (image or video)")
     p.add_argument("--keep-partial", action="store_true", help="keep what was decoded of a damaged video")
     p.add_argument("--fps", type=_positive_rate, help="frame rate of an image sequence INPUT, frames/%%05d.png (default 25)")
-    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--segment", type=_segment_seconds, metavar="SECONDS",
+                   help="resumable video job: cut at the source's keyframes into pieces of about SECONDS, kept beside "
+                   "OUTPUT until the end; 0 = one pass, not resumable (default: chosen from the video's length)")
+    p.add_argument("--restart", action="store_true", help="discard the finished segments of an earlier run of this OUTPUT")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run video segments as Ray tasks: no ADDRESS starts a local Ray instance, `auto` joins the running "
+                   "cluster (or RAY_ADDRESS), else a cluster address such as ray://head:10001; needs ldl-video[cluster]")
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (in a folder: redo finished results)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
+
+
+def _segment_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (e.g. 10, or 0 for one pass)") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a segment lasts more than 0 seconds (or 0 for one pass)")
+    return seconds
 
 
 def _positive_rate(text: str) -> Fraction:
@@ -76,15 +100,6 @@ def list_models(out=None) -> int:
     return 0
 
 
-def _upscaler(args: argparse.Namespace, device: str):
-    from .upscaler import Upscaler
-    from .zoo import load_model
-
-    model = load_model(args.model, device="cpu", scale=args.scale)
-    return Upscaler(model, scale=args.scale, device=device, precision=args.precision,
-                    tile=args.tile, tile_overlap=args.tile_overlap, batch_size=args.batch, backend=args.backend)
-
-
 def build_export_parser() -> argparse.ArgumentParser:
     from .backends.onnx_export import DEFAULT_OPSET
 
@@ -112,15 +127,18 @@ def export(argv: list[str]) -> int:
     return 0
 
 
-def upscale_image(args: argparse.Namespace, source: Path, target: Path) -> str:
+def upscale_image(args: argparse.Namespace, source: Path, target: Path, upscaler: Upscaler | None = None) -> str:
+    """Upscale one still image into `target` (and `args.artifact_map`); `upscaler` is one already
+    loaded (a folder job), else it is built from `args`. Returns the output size as 'W×H'."""
     from .artifacts import blind_artifact_map, to_display
     from .files import atomic_output
     from .images import check_image_size, read_image, write_image
+    from .video.run import make_upscalers
 
-    if "," in args.device:
+    if upscaler is None and "," in args.device:
         raise LdlError(f"--device {args.device}: a device list splits the frames of a video; an image takes one device")
     image = read_image(source)
-    upscaler = _upscaler(args, args.device)
+    upscaler = upscaler or make_upscalers(args, [args.device])[0]
     out_h, out_w = upscaler.output_size(*image.shape[:2])
     for path in filter(None, (target, args.artifact_map)):
         check_image_size(path, out_h, out_w)  # before the model runs, not after
@@ -156,10 +174,43 @@ def _check_input(source: Path, fps: Fraction | None) -> None:
         raise LdlError(f"input {source} does not exist")
 
 
-def _animated(path: Path) -> bool:
+def _is_still(path: Path) -> bool:
+    """An image read as one picture; an animated PNG, WebP or GIF is a video."""
+    from .images import is_image
     from .video.reader import is_animated
 
-    return is_animated(path)
+    return is_image(path) and not _is_stream(path) and not is_animated(path)
+
+
+def upscale_file(args: argparse.Namespace, source: Path, target: Path, upscalers: list[Upscaler] | None = None) -> str:
+    """One INPUT into one OUTPUT through the image or the video path; `upscalers` are loaded
+    ones (a folder job), else each path loads the model. Returns the output size as 'W×H'."""
+    from .images import is_image
+
+    if _is_still(source):
+        if not is_image(target):
+            raise LdlError(f"INPUT is an image, so OUTPUT needs an image suffix (.png, .tif, .jpg, .webp), not {target.suffix!r}")
+        return upscale_image(args, source, target, upscalers[0] if upscalers else None)
+    from .video import upscale_video
+
+    return upscale_video(args, source, target, upscalers)
+
+
+def _check_options(args: argparse.Namespace, videos: bool) -> None:
+    import importlib.util
+
+    if args.tile < 0 or args.tile_overlap < 0 or args.batch < 1:
+        raise LdlError("--tile and --tile-overlap must be 0 or more, --batch 1 or more")
+    if videos and args.ray is not None and importlib.util.find_spec("ray") is None:
+        raise LdlError("--ray needs Ray, an optional extra: pip install 'ldl-video[cluster]'")
+
+
+def _run_folder(args: argparse.Namespace, in_dir: Path, out_dir: Path) -> int:
+    from .folder import run_folder
+    from .video.run import make_upscalers, parse_devices
+
+    _check_options(args, videos=True)
+    return run_folder(args, in_dir, out_dir, upscale_file, lambda: make_upscalers(args, parse_devices(args.device)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
 
     source, target = Path(args.input), Path(args.output)
     _check_input(source, getattr(args, "fps", None))
+    if source.is_dir():
+        return _run_folder(args, source, target)
     if args.output == "-":
         raise LdlError("OUTPUT cannot be - (standard output): a result is written as a file and named only when "
                        "complete; give a file name such as out.mkv")
@@ -177,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     if source.resolve() == target.resolve():
         raise LdlError("OUTPUT is the same file as INPUT; write to a new file (the source is never touched)")
     check_output(target, args.overwrite)
-    still = is_image(source) and not _is_stream(source) and not _animated(source)  # an animated PNG or WebP is a video
+    still = _is_still(source)
     if args.artifact_map:
         map_path = Path(args.artifact_map)
         if map_path.resolve() in (source.resolve(), target.resolve()):
@@ -185,20 +238,23 @@ def run(args: argparse.Namespace) -> int:
         if still and not is_image(map_path):
             raise LdlError(f"INPUT is an image, so --artifact-map needs an image suffix (.png, .tif), not {map_path.suffix!r}")
         check_output(map_path, args.overwrite)
-    if args.tile < 0 or args.tile_overlap < 0 or args.batch < 1:
-        raise LdlError("--tile and --tile-overlap must be 0 or more, --batch 1 or more")
+    _check_options(args, videos=not still)
+    video_only = [flag for flag, value in (("--ray", args.ray), ("--segment", args.segment), ("--restart", args.restart or None))
+                  if value is not None]
+    if still and video_only and not args.quiet:
+        print(f"{PROG}: {', '.join(video_only)}: for videos; an image is upscaled here, in one pass", file=sys.stderr)
     start = time.perf_counter()
-    if still:
-        if not is_image(target):
-            raise LdlError(f"INPUT is an image, so OUTPUT needs an image suffix (.png, .tif, .jpg, .webp), not {target.suffix!r}")
-        size = upscale_image(args, source, target)
-    else:
-        from .video import upscale_video
-
-        size = upscale_video(args, source, target)
+    size = upscale_file(args, source, target)
     if not args.quiet:
         print(f"wrote {target} ({size}) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
+
+
+def _interrupted(argv: list[str]) -> str:
+    folder = any(not arg.startswith("-") and Path(arg).is_dir() for arg in argv)
+    if folder:  # finished results stay: each got its name only when complete
+        return "interrupted; finished files are kept and the same command goes on with the rest"
+    return "interrupted; no output written"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         return report_errors(PROG, list_models, "interrupted")
     if argv[:1] == ["export"]:
         return report_errors(PROG, lambda: export(argv[1:]), "interrupted; nothing written")
-    return report_errors(PROG, lambda: run(build_parser().parse_args(argv)), "interrupted; no output written")
+    return report_errors(PROG, lambda: run(build_parser().parse_args(argv)), _interrupted(argv))
 
 
 if __name__ == "__main__":

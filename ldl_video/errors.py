@@ -38,6 +38,12 @@ class Stopped(KeyboardInterrupt):
 _received: list[int] = []
 
 
+def signal_received() -> bool:
+    """Whether Ctrl-C, SIGTERM or SIGHUP arrived during this command: an error caught after one
+    is the interrupt's doing, and a loop over files must stop rather than go on."""
+    return bool(_received)
+
+
 def _stop(signum: int, frame) -> None:
     _received.append(signum)
     signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once, clean-up or not
