@@ -127,13 +127,14 @@ class Pipeline:
     """Run once with `run()`; returns the decoder's report (frames, damage)."""
 
     def __init__(self, source: VideoSource, sink: VideoSink, upscalers: list[Upscaler], batch_size: int,
-                 map_sink: VideoSink | None = None, quiet: bool = False) -> None:
+                 map_sink: VideoSink | None = None, quiet: bool = False, progress=None) -> None:
         self.source, self.sink, self.map_sink = source, sink, map_sink
         self.conversion = Conversion(source.plane_format, sink.plane_format, sink.size,
                                      map_sink.plane_format if map_sink is not None else None)
         self.upscalers = upscalers
         self.batch_size = max(1, batch_size)
         self.quiet = quiet
+        self.progress = progress  # a callable giving the bar (a job of many segments shares one)
         workers = len(upscalers)
         self.work: queue.Queue[Batch] = queue.Queue(maxsize=2 * workers)
         self.order: queue.Queue[av.Packet | _Slot | _End] = queue.Queue(maxsize=512)
@@ -230,8 +231,8 @@ class Pipeline:
             except queue.Empty:
                 continue
 
-    def _progress(self) -> Progress:
-        return Progress(self.source, self.quiet)
+    def _progress(self):
+        return self.progress() if self.progress is not None else Progress(self.source, self.quiet)
 
     def run(self) -> DecodeReport:
         self.threads = [threading.Thread(target=self._decode, name="ldl-decode", daemon=True)]

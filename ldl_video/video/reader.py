@@ -354,6 +354,15 @@ class VideoSource:
             yield self._convert(frame)
         self.report.skipped = ERRORS.errors_from(self.container.format.name, self._log_mark)
 
+    def passthrough_packets(self) -> Iterator[av.Packet]:
+        """The other streams' packets alone, in file order, on the output's timeline; the video
+        is demuxed but not decoded (a segmented job muxes its own encoded video with them)."""
+        pending, self._pending = self._pending, []
+        yield from (item for item in pending if isinstance(item, av.Packet))
+        for packet in self._demux:
+            if packet.stream is not self.video and packet.size:
+                yield self._shifted(packet)
+
     def picture(self, stream: av.stream.Stream) -> bytes:
         """The bytes of an attached picture (cover art, a Matroska image attachment): FFmpeg hands
         them out once, as the first packet, so a second reader takes them without disturbing this one."""

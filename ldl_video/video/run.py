@@ -85,12 +85,50 @@ def upscale_video(args: argparse.Namespace, source_path: Path, target: Path, ups
     devices = parse_devices(getattr(args, "device", "auto"))
     source = VideoSource(source_path, getattr(args, "fps", None))  # a bad input is reported before the model loads
     try:
+        plan = _plan(args, source, job)
+        if plan is not None:
+            from .jobs import run_job
+
+            size = run_job(args, source, job, plan, lambda: upscalers or make_upscalers(args, devices))
+            return f"{size[0]}×{size[1]}"
         upscalers = upscalers or make_upscalers(args, devices)
     except BaseException:
         source.close()
         raise
     size, _ = transcode(source, job, upscalers)
     return f"{size[0]}×{size[1]}"
+
+
+def _plan(args: argparse.Namespace, source: VideoSource, job: VideoJob):
+    """Where to cut the video into resumable segments, or None for one pass: pipes, image
+    sequences, animations, an artifact map, and videos shorter than two segments run in one
+    pass (and a file that cannot be cut safely, said when segments were asked for)."""
+    from .reader import STDIN, is_sequence
+    from .segments import DEFAULT_SEGMENT_S, plan_segments
+
+    asked = getattr(args, "segment", None)
+    ray = getattr(args, "ray", None)
+    if asked == 0:
+        if ray:
+            raise LdlError("--ray runs segments on the cluster; leave out --segment 0")
+        return None
+    seconds = asked or DEFAULT_SEGMENT_S
+    if str(job.source) == STDIN or is_sequence(job.source) or is_animated(job.source):
+        reason = "a pipe, an image sequence or an animation is upscaled in one pass"
+    elif job.artifact_map is not None:
+        reason = "--artifact-map is written in one pass"
+    elif source.seconds is not None and source.seconds < 2 * seconds and not (asked or ray):
+        return None
+    else:
+        plan = plan_segments(job.source, source.video.index, seconds)
+        if plan.reason is None:
+            return plan
+        reason = f"{job.source.name} cannot be cut into segments ({plan.reason}), so it is upscaled in one pass"
+    if ray:
+        raise LdlError(f"--ray needs a video it can cut into segments: {reason}; run without --ray")
+    if asked:
+        _say(f"{reason}; no resume for this run", job.quiet)
+    return None
 
 
 def transcode(source: VideoSource, job: VideoJob, upscalers: list[Upscaler]) -> tuple[tuple[int, int], DecodeReport]:

@@ -165,9 +165,10 @@ class VideoSink:
     """The output file. `carry=False` makes a video-only file (the artifact map)."""
 
     def __init__(self, path: Path, source: VideoSource, size: tuple[int, int], settings: EncodeSettings,
-                 notes: list[str], carry: bool = True, gray: bool = False) -> None:
+                 notes: list[str], carry: bool = True, gray: bool = False,
+                 container: av.container.OutputContainer | None = None) -> None:
         self.path = path
-        self.container = open_output(path)
+        self.container = container if container is not None else open_output(path)
         try:
             self._setup(source, size, settings, notes, carry, gray)
         except BaseException:
@@ -217,7 +218,8 @@ class VideoSink:
             stream.set_display_matrix(source.display_matrix)
         if encoder.codec == "libx265" and out.format.name in ("mp4", "mov"):
             context.codec_tag = "hvc1"  # the tag Apple's players need; FFmpeg's default hev1 they refuse
-        copy_stream_info(source.video, stream)
+        if source.video is not None:  # a segment's encoder has no source stream; the join copies its tags
+            copy_stream_info(source.video, stream)
         self.video = stream
         self.pts_time_base = source.time_base
         self._last_dts: int | None = None
@@ -283,7 +285,10 @@ class VideoSink:
             # Some encoders (prores_ks) tag their bitstream from each frame, not from the stream.
             frame.colorspace, frame.color_range = self.tags.matrix, self.tags.range
             frame.color_primaries, frame.color_trc = self.tags.primaries, self.tags.transfer
-            self.container.mux(self._ordered(self.video.encode(frame)))
+            self._mux_video(self._ordered(self.video.encode(frame)))
+
+    def _mux_video(self, packets: list[av.Packet]) -> None:
+        self.container.mux(packets)
 
     def _ordered(self, packets: list[av.Packet]) -> list[av.Packet]:
         """x265 gives a clip shorter than its look-ahead decode times of about -3e11; MKV shrugs,
@@ -315,7 +320,7 @@ class VideoSink:
 
     def finish(self) -> None:
         """Drain the encoders and write the trailer (the file is complete after this)."""
-        self.container.mux(self._ordered(self.video.encode(None)))
+        self._mux_video(self._ordered(self.video.encode(None)))
         for handler in self.handlers.values():
             self.container.mux(handler.flush())
         self.container.close()

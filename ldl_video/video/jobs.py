@@ -1,0 +1,205 @@
+"""A video job of many segments: keep finished ones in the job folder, run the rest here or on
+a Ray cluster, then join them with every other stream of the source into OUTPUT."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from ..errors import LdlError
+from ..files import atomic_output
+from .reader import VideoSource
+from .segments import (
+    JobFolder,
+    ModelSpec,
+    Plan,
+    SegmentTask,
+    SourceInfo,
+    carried_packets,
+    command_identity,
+    file_identity,
+    plan_identity,
+    run_segment,
+)
+from .writer import VideoSink, open_output
+
+
+def _say(message: str, quiet: bool) -> None:
+    if not quiet:
+        print(f"ldl-video: {message}", file=sys.stderr)
+
+
+class JobProgress:
+    """One bar for the whole job, in frames; finished segments count from the start."""
+
+    def __init__(self, total: int, done: int, quiet: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=done, unit="frame", desc="upscaling", file=sys.stderr, disable=quiet,
+                        dynamic_ncols=True, smoothing=0.1)
+
+    def segment_bar(self) -> _SharedBar:
+        return _SharedBar(self.bar)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+class _SharedBar:
+    """What a segment's pipeline updates: the job's bar, left open when the segment ends."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+
+    def update(self, pts: list[int]) -> None:
+        self.bar.update(len(pts))
+
+    def __enter__(self) -> _SharedBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _model_spec(args: argparse.Namespace) -> ModelSpec:
+    return ModelSpec(args.model, args.scale, getattr(args, "precision", "auto"), args.tile, args.tile_overlap, args.batch,
+                     getattr(args, "backend", "auto"), "auto")
+
+
+def _output_size(args: argparse.Namespace, source: VideoSource) -> tuple[int, int]:
+    from ..zoo import load_model
+
+    scale = args.scale or load_model(args.model, device="cpu").scale
+    return source.width * scale, source.height * scale
+
+
+def run_job(args: argparse.Namespace, source: VideoSource, job, plan: Plan,
+            make_upscalers: Callable[[], list]) -> tuple[int, int]:
+    """Run `plan`'s segments that are not finished yet, then join them into `job.target`.
+    Closes `source`. Returns the output (width, height)."""
+    try:
+        with atomic_output(job.target, job.overwrite, lock=True) as tmp:  # held for the whole job: one writer
+            size, folder = _run(args, source, job, plan, make_upscalers, tmp)
+        folder.remove()  # only once OUTPUT is complete under its name
+        return size
+    finally:
+        source.close()
+
+
+def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) -> tuple[tuple[int, int], JobFolder]:
+    probe = open_output(tmp)
+    container_format = probe.format.name
+    probe.close()
+    spec = _model_spec(args)
+    segment_s = getattr(args, "segment", None) or _default_seconds()
+    identity = {"source": {"path": str(job.source.resolve()), **file_identity(job.source)},
+                "command": command_identity(spec, job.settings, container_format, segment_s),
+                "plan": plan_identity(plan)}
+    folder = JobFolder(job.target)
+    done = folder.open(identity, bool(getattr(args, "restart", False)))
+    total = len(plan.segments)
+    if done:
+        _say(f"resuming {folder.path.name}: {len(done)} of {total} segments already done, {total - len(done)} to go",
+             job.quiet)
+    for note in source.notes():
+        _say(note, job.quiet)
+    size = _output_size(args, source)
+    info = SourceInfo.of(source)
+    frames_done = sum(len(s.pts) for s in plan.segments if s.index in done)
+    progress = JobProgress(plan.frames, frames_done, job.quiet)
+    try:
+        todo = {s.index for s in plan.segments} - set(done)
+        tasks = (SegmentTask(segment.index, data, segment.start, segment.end, segment.pts, info, container_format, size,
+                             job.settings, spec)
+                 for segment, data in carried_packets(job.source, source.video.index, plan, todo))
+        ray = getattr(args, "ray", None)
+        if ray and todo:
+            _run_on_ray(ray, tasks, folder, progress)
+        elif todo:
+            upscalers = make_upscalers()
+            for task in tasks:
+                folder.store(task.index, run_segment(task, upscalers, progress.segment_bar))
+    finally:
+        progress.close()
+    _join(source, job, plan, folder, size, tmp)
+    return size, folder
+
+
+def _default_seconds() -> float:
+    from .segments import DEFAULT_SEGMENT_S
+
+    return DEFAULT_SEGMENT_S
+
+
+def _run_on_ray(address: str, tasks: Iterator[SegmentTask], folder: JobFolder, progress: JobProgress) -> None:
+    from ..cluster import connect
+
+    cluster = connect(None if address == "local" else address)
+    try:
+        pending = list(tasks)
+        frames = {task.index: len(task.pts) for task in pending}
+        indices = [task.index for task in pending]
+        for position, blob in cluster.map_unordered(run_segment, pending):
+            index = indices[position]
+            folder.store(index, blob)
+            progress.bar.update(frames[index])
+    finally:
+        cluster.close()
+
+
+# ---- the join ------------------------------------------------------------------------------------
+def _seconds(packet_time: int | None, time_base: Fraction) -> Fraction:
+    return Fraction(packet_time or 0) * time_base
+
+
+def _video_packets(folder: JobFolder, plan: Plan, sink: VideoSink) -> Iterator[av.Packet]:
+    """Every segment's packets in order, on the sink's video stream, with decode times kept increasing."""
+    headers = bytes(sink.video.codec_context.extradata or b"")
+    last_dts = None
+    frames = 0
+    for segment in plan.segments:
+        result = folder.load(segment.index)
+        if result.extradata != headers:
+            raise LdlError(f"segment {segment.index + 1} was encoded with other encoder headers than this machine's "
+                           f"{sink.encoder.codec} gives (another encoder build?); add --restart to encode all segments anew")
+        frames += result.frames
+        for packet in result.av_packets():
+            if packet.dts is not None and last_dts is not None:
+                last = Fraction(last_dts[0]) * last_dts[1]
+                if _seconds(packet.dts, packet.time_base) <= last:
+                    packet.dts = int(last / packet.time_base) + 1
+            if packet.dts is not None:
+                last_dts = (packet.dts, packet.time_base)
+            packet.stream = sink.video
+            yield packet
+    if frames != plan.frames:
+        raise LdlError(f"the segments hold {frames} frames, the source {plan.frames}; add --restart to redo the job")
+
+
+def _join(source: VideoSource, job, plan: Plan, folder: JobFolder, size: tuple[int, int], tmp: Path) -> None:
+    notes: list[str] = []
+    sink = VideoSink(tmp, source, size, job.settings, notes)
+    try:
+        for note in notes:
+            _say(note, job.quiet)
+        video = _video_packets(folder, plan, sink)
+        waiting = next(video, None)
+        for packet in source.passthrough_packets():
+            when = _seconds(packet.dts if packet.dts is not None else packet.pts, packet.time_base)
+            while waiting is not None and _seconds(waiting.dts, waiting.time_base) <= when:
+                sink.container.mux(waiting)
+                waiting = next(video, None)
+            sink.write_packet(packet)
+        while waiting is not None:
+            sink.container.mux(waiting)
+            waiting = next(video, None)
+        for note in sink.timeline_notes():
+            _say(note, job.quiet)
+        sink.finish()
+    finally:
+        sink.close()
