@@ -48,19 +48,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, help="encoder quality, lower is better (default 18)")
     p.add_argument("--preset", help="encoder preset (default medium)")
     p.add_argument("--pix-fmt", help="output pixel format (default: the source's)")
-    p.add_argument("--artifact-map", metavar="PATH", help="also write the estimated artifact map (image or video)")
+    p.add_argument("--artifact-map", metavar="PATH",
+                   help="also write the estimated artifact map (image or video; a folder of them for a folder INPUT)")
     p.add_argument("--keep-partial", action="store_true", help="keep what was decoded of a damaged video")
     p.add_argument("--fps", type=_positive_rate, help="frame rate of an image sequence INPUT, frames/%%05d.png (default 25)")
     p.add_argument("--segment", type=_segment_seconds, metavar="SECONDS",
                    help="resumable video job: cut at the source's keyframes into pieces of about SECONDS, kept beside "
                    "OUTPUT until the end; 0 = one pass, not resumable (default: chosen from the video's length)")
     p.add_argument("--restart", action="store_true", help="discard the finished segments of an earlier run of this OUTPUT")
-    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+    p.add_argument("--ray", nargs="?", const="local", type=_ray_address, metavar="ADDRESS",
                    help="run video segments as Ray tasks: no ADDRESS starts a local Ray instance, `auto` joins the running "
-                   "cluster (or RAY_ADDRESS), else a cluster address such as ray://head:10001; needs ldl-video[cluster]")
+                   "cluster (or RAY_ADDRESS), else a cluster address such as ray://head:10001; needs ldl-video[cluster]. "
+                   "Put it after INPUT OUTPUT, or write --ray=ADDRESS")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (in a folder: redo finished results)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
+
+
+def _ray_address(text: str) -> str:
+    # `--ray IN OUT` would take IN for the address: say so rather than "OUTPUT is required"
+    if Path(text).exists():
+        raise argparse.ArgumentTypeError(f"took {text!r} for the cluster address; put --ray after INPUT OUTPUT "
+                                         "or write --ray=ADDRESS")
+    return text
 
 
 def _segment_seconds(text: str) -> float:

@@ -249,6 +249,14 @@ def test_bad_segment_length_is_one_line(capsys, tmp_path, value):
     assert not out.exists()
 
 
+def test_ray_before_input_does_not_eat_it(capsys, tmp_path):
+    image = png(tmp_path / "p.png", 11)
+    with pytest.raises(SystemExit) as stop:
+        main(["--ray", str(image), str(tmp_path / "big.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert stop.value.code == 2 and len(err) == 1 and "put --ray after INPUT OUTPUT" in err[0]
+
+
 def test_video_flags_on_a_single_image_run_it_here_with_a_note(tmp_path):
     image, out = png(tmp_path / "p.png", 10), tmp_path / "big.png"
     code, err = run_cli(image, out, "-m", "bicubic", "-s", "2", "--ray", "--segment", "5")
