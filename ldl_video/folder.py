@@ -175,8 +175,8 @@ def run_folder(args: argparse.Namespace, in_dir: Path, out_dir: Path, upscale_fi
     tally.skipped = len(tasks) - len(todo)
     out_dir.mkdir(exist_ok=True)
     display = _Display(len(todo), args.quiet)
-    display.say(f"{len(tasks)} file(s) in {in_dir}: {len(todo)} to upscale, {tally.skipped} already in {out_dir} "
-                f"(skipped{'' if tally.skipped == 0 else '; --overwrite redoes them'})")
+    already = f", {tally.skipped} already in {out_dir} (skipped; --overwrite redoes them)" if tally.skipped else ""
+    display.say(f"{len(tasks)} file(s) in {in_dir}: {len(todo)} to upscale{already}")
     upscalers = None
     start = time.perf_counter()
     try:
