@@ -409,12 +409,19 @@ class JobFolder:
         return sorted(self.finished())
 
     def finished(self) -> set[int]:
+        """Segments whose file is whole (its header, and as many bytes as the header counts);
+        a damaged one is removed, to be made again."""
         done = set()
         for path in self.path.glob("seg-*.pkt"):
             try:
+                with open(path, "rb") as handle:
+                    header = json.loads(handle.readline())
+                    body = os.fstat(handle.fileno()).st_size - handle.tell()
+                if header.get("version") != JOB_VERSION or sum(p[4] for p in header["packets"]) != body:
+                    raise ValueError
                 done.add(int(path.stem.partition("-")[2]))
-            except ValueError:
-                continue
+            except (OSError, ValueError, KeyError, TypeError, IndexError):
+                path.unlink(missing_ok=True)
         return done
 
     def store(self, index: int, blob: bytes) -> None:

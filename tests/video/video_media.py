@@ -333,7 +333,7 @@ def loudness(timeline: np.ndarray, start: float, end: float, rate: int = 48000) 
     return float(np.sqrt(np.mean(part.astype(np.float64) ** 2))) if len(part) else 0.0
 
 
-def write_transport_stream(path: Path, start: float, frames: int = 50) -> Path:
+def write_transport_stream(path: Path, start: float, frames: int = 50, gop: int | None = None) -> Path:
     """An MPEG-TS recording (H.264 + AAC, 90 kHz clock) whose clock reads `start` seconds at its
     first frame, as a broadcast capture's does. A start just below 2**33 / 90000 s (26.5 h)
     makes the timestamps wrap to zero part-way through."""
@@ -342,6 +342,8 @@ def write_transport_stream(path: Path, start: float, frames: int = 50) -> Path:
     video = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
     video.width, video.height, video.pix_fmt = clip.width, clip.height, "yuv420p"
     video.codec_context.time_base = Fraction(1, 90000)
+    if gop:
+        video.codec_context.gop_size = gop
     audio = out.add_stream("aac", rate=48000)
     audio.layout = "stereo"
     first = round(start * 90000)

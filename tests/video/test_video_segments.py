@@ -1,0 +1,150 @@
+"""Resumable jobs: a video cut at its keyframes into segments, each upscaled and encoded on its
+own, joined by stream copy. The reference is the same command run in one pass (--segment 0):
+with a lossless encoder every frame, every timestamp and every other stream's packets must be
+the same, whatever the container, clock or frame rate of the source."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from video_media import VFR_PTS, Clip, packet_digests, write_clip, write_transport_stream
+
+from ldl_video.cli import main
+
+
+def upscale(src: Path, dst: Path, *extra: str) -> int:
+    return main([str(src), str(dst), "-m", "bicubic", "-s", "2", "--quiet", *extra])
+
+
+def frames(path: Path) -> list[tuple[float, np.ndarray]]:
+    with av.open(str(path)) as container:
+        return [(float(f.pts * f.time_base), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+
+
+def assert_same_video(result: Path, reference: Path) -> None:
+    got, want = frames(result), frames(reference)
+    assert [t for t, _ in got] == [t for t, _ in want]
+    for (when, a), (_, b) in zip(got, want, strict=True):
+        assert np.array_equal(a, b), f"frame at {when:.3f} s differs"
+
+
+def job_folder(out: Path) -> Path:
+    return out.with_name(f".{out.name}.ldl-job")
+
+
+SOURCES = {
+    # H.264 with B-frames, AAC, subtitles and chapters in Matroska
+    "mkv": lambda d: write_clip(d / "bframes.mkv", Clip(frames=60, gop=10, options={"bf": "3"}, audio=[("aac", 2, "eng")],
+                                                         subtitles=[(100, 900, "one"), (1500, 2200, "two")],
+                                                         chapters=[(0, 1000, "A"), (1000, 2400, "B")])),
+    # a broadcast capture: 90 kHz clock starting at one hour
+    "ts": lambda d: write_transport_stream(d / "capture.ts", 3600.0, frames=60, gop=12),
+    # variable frame rate
+    "vfr": lambda d: write_clip(d / "vfr.mkv", Clip(frames=len(VFR_PTS), pts=VFR_PTS, gop=3, audio=[("aac", 2, "eng")])),
+    # a phone-style MP4 (edit list for the B-frame delay)
+    "mp4": lambda d: write_clip(d / "phone.mp4", Clip(frames=60, gop=15, audio=[("aac", 2, "und")])),
+}
+
+
+@pytest.mark.parametrize(("kind", "suffix", "codec"), [
+    ("mkv", ".mkv", ["--codec", "ffv1"]),
+    ("ts", ".mkv", ["--codec", "ffv1"]),
+    ("vfr", ".mkv", ["--codec", "ffv1"]),
+    ("mp4", ".mp4", ["--codec", "libx264", "--crf", "0"]),
+    ("mkv", ".mov", ["--codec", "libx264", "--crf", "0"]),
+])
+def test_segments_give_the_one_pass_result(tmp_path, kind, suffix, codec):
+    source = SOURCES[kind](tmp_path)
+    one, cut = tmp_path / f"one{suffix}", tmp_path / f"cut{suffix}"
+    assert upscale(source, one, "--segment", "0", *codec) == 0
+    assert upscale(source, cut, "--segment", "0.3", *codec) == 0
+    assert not job_folder(cut).exists()
+    assert_same_video(cut, one)
+    with av.open(str(cut)) as a, av.open(str(one)) as b:
+        kinds = {s.type for s in b.streams} - {"video"}
+        assert {s.type for s in a.streams} - {"video"} == kinds
+        for kind_ in kinds:
+            assert packet_digests(cut, kind_) == packet_digests(one, kind_)
+        assert a.chapters() == b.chapters()
+        assert a.streams.video[0].frames == b.streams.video[0].frames or not b.streams.video[0].frames
+
+
+def _command(source: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ldl_video.cli", str(source), str(out), "-m", "ldl-compact-x2", "--codec", "ffv1",
+            "--segment", "0.4", *extra]
+
+
+def _kill_after_first_segment(command: list[str], job: Path) -> None:
+    """Start the job and SIGKILL it as soon as one segment is stored (no clean-up can run)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not list(job.glob("seg-*.pkt")):
+        assert process.poll() is None, "the job ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
+@pytest.fixture(scope="module")
+def killed_job(tmp_path_factory):
+    """A 2-s clip with audio, cut into 0.4-s segments, killed with SIGKILL after its first segment;
+    and the same command's uninterrupted one-pass result."""
+    folder = tmp_path_factory.mktemp("killed")
+    source = write_clip(folder / "film.mkv", Clip(width=96, height=72, frames=50, gop=10, audio=[("aac", 2, "eng")]))
+    reference = folder / "reference.mkv"
+    one_pass = subprocess.run(_command(source, reference, "--segment", "0", "--quiet"),
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert one_pass.returncode == 0
+    out = folder / "out.mkv"
+    _kill_after_first_segment(_command(source, out), job_folder(out))
+    return source, out, reference
+
+
+def test_a_killed_job_continues_where_it_stopped(killed_job):
+    source, out, reference = killed_job
+    job = job_folder(out)
+    stored = sorted(job.glob("seg-*.pkt"))
+    assert not out.exists()  # nothing under the final name
+    assert 1 <= len(stored) < 5
+    # a different command is refused in one line, and the finished segments are kept
+    refused = subprocess.run(_command(source, out, "--crf", "3", "--codec", "libx264"), capture_output=True, text=True)
+    assert refused.returncode == 1
+    assert "--restart" in refused.stderr and "encoder" in refused.stderr
+    assert refused.stderr.count("\n") == 1
+    assert sorted(job.glob("seg-*.pkt")) == stored
+    # so is a source that changed since (here: only touched)
+    stat = source.stat()
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    changed = subprocess.run(_command(source, out), capture_output=True, text=True)
+    assert changed.returncode == 1 and "source" in changed.stderr and "--restart" in changed.stderr
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    # the same command continues: says how many it reused, recomputes only the rest
+    resumed = subprocess.run(_command(source, out), capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(stored)} of 5 segments already done" in resumed.stderr
+    assert_same_video(out, reference)
+    assert packet_digests(out, "audio") == packet_digests(reference, "audio")
+    assert not job.exists()
+
+
+def test_restart_starts_over(tmp_path):
+    source = write_clip(tmp_path / "clip.mkv", Clip(width=96, height=72, frames=30, gop=5))
+    out = tmp_path / "out.mkv"
+    _kill_after_first_segment(_command(source, out), job_folder(out))
+    assert job_folder(out).exists()
+    again = subprocess.run(_command(source, out, "--restart"), capture_output=True, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert again.returncode == 0, again.stderr
+    assert "already done" not in again.stderr
+    assert not job_folder(out).exists()
+    assert len(frames(out)) == 30
