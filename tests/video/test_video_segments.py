@@ -148,3 +148,17 @@ def test_restart_starts_over(tmp_path):
     assert "already done" not in again.stderr
     assert not job_folder(out).exists()
     assert len(frames(out)) == 30
+
+
+def test_a_damaged_segment_file_is_made_again(tmp_path):
+    source = write_clip(tmp_path / "clip.mkv", Clip(width=96, height=72, frames=30, gop=5))
+    out = tmp_path / "out.mkv"
+    _kill_after_first_segment(_command(source, out), job_folder(out))
+    for stored in job_folder(out).glob("seg-*.pkt"):  # a disk that lost the end of a file
+        stored.write_bytes(stored.read_bytes()[:-7])
+    again = subprocess.run(_command(source, out), capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert again.returncode == 0, again.stderr
+    assert "already done" not in again.stderr
+    reference = tmp_path / "reference.mkv"
+    assert subprocess.run(_command(source, reference, "--segment", "0", "--quiet")).returncode == 0
+    assert_same_video(out, reference)
