@@ -137,17 +137,23 @@ def _default_seconds() -> float:
 
 
 def _run_on_ray(address: str, tasks: Iterator[SegmentTask], folder: JobFolder, progress: JobProgress) -> None:
+    """Segments as Ray tasks, their packets and results through the object store; the source is
+    read lazily, so only the segments in flight are held in memory."""
     from ..cluster import connect
+
+    submitted: list[tuple[int, int]] = []  # (segment, frames) in the order handed to Ray
+
+    def handed() -> Iterator[SegmentTask]:
+        for task in tasks:
+            submitted.append((task.index, len(task.pts)))
+            yield task
 
     cluster = connect(None if address == "local" else address)
     try:
-        pending = list(tasks)
-        frames = {task.index: len(task.pts) for task in pending}
-        indices = [task.index for task in pending]
-        for position, blob in cluster.map_unordered(run_segment, pending):
-            index = indices[position]
+        for position, blob in cluster.map_unordered(run_segment, handed()):
+            index, frames = submitted[position]
             folder.store(index, blob)
-            progress.bar.update(frames[index])
+            progress.bar.update(frames)
     finally:
         cluster.close()
 

@@ -339,6 +339,19 @@ def _upscalers_for(spec: ModelSpec) -> list:
     return _UPSCALERS[spec]
 
 
+class _NoBar:
+    """A worker shows no progress of its own; the driver counts finished segments."""
+
+    def update(self, pts: list[int]) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
 def run_segment(task: SegmentTask, upscalers: list | None = None, progress: Callable | None = None) -> bytes:
     """Decode, upscale and encode one segment; the result as stored in the job folder. A Ray
     worker calls this with the task alone (it loads the model once per process)."""
@@ -349,7 +362,7 @@ def run_segment(task: SegmentTask, upscalers: list | None = None, progress: Call
     sink = SegmentSink(task)
     batch = task.model.batch if task.model else 1
     try:
-        report = Pipeline(source, sink, upscalers, batch, quiet=True, progress=progress).run()
+        report = Pipeline(source, sink, upscalers, batch, quiet=True, progress=progress or _NoBar).run()
         if report.frames != len(task.pts):
             raise LdlError(f"segment {task.index + 1} gave {report.frames} of its {len(task.pts)} frames (damaged?); "
                            "run with --segment 0 (one pass, which reports and can keep damage)")
