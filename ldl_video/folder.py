@@ -85,20 +85,28 @@ def check_folders(in_dir: Path, out_dir: Path, map_dir: Path | None) -> None:
             raise LdlError("--artifact-map needs a folder of its own, apart from INPUT and OUTPUT")
 
 
-def find_sources(in_dir: Path, leave_out: list[Path]) -> list[Path]:
+def find_sources(in_dir: Path, leave_out: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Videos and images under `in_dir`, sorted, without hidden files and folders (ours included:
     partial results, locks, job folders) and without the folders in `leave_out` (an OUTPUT or map
-    folder inside INPUT holds results, not sources)."""
+    folder inside INPUT holds results, not sources). Also (folder, reason) for each subfolder
+    that could not be listed: its files would otherwise be missing without a word."""
     excluded = {folder.resolve() for folder in leave_out}
-    found = []
-    for root, dirs, files in os.walk(in_dir):
+    found: list[Path] = []
+    unreadable: list[tuple[str, str]] = []
+
+    def refused(exc: OSError) -> None:
+        where = Path(exc.filename or in_dir)
+        name = where.relative_to(in_dir).as_posix() if where.is_relative_to(in_dir) else str(where)
+        unreadable.append((name + "/", f"cannot list the folder ({exc.strerror or type(exc).__name__})"))
+
+    for root, dirs, files in os.walk(in_dir, onerror=refused):
         here = Path(root)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() not in excluded)
         for name in sorted(files):
             path = here / name
             if not name.startswith(".") and (is_image(path) or path.suffix.lower() in VIDEO_SUFFIXES):
                 found.append(path)
-    return found
+    return found, unreadable
 
 
 def _output_suffix(source: Path) -> tuple[str, str | None]:
@@ -114,14 +122,16 @@ def _output_suffix(source: Path) -> tuple[str, str | None]:
     return FALLBACK_SUFFIX, f"{source.suffix} would lose timestamps, streams or depth; Matroska keeps them"
 
 
-def plan(in_dir: Path, out_dir: Path, map_dir: Path | None) -> list[Task]:
+def plan(in_dir: Path, out_dir: Path, map_dir: Path | None) -> tuple[list[Task], list[tuple[str, str]]]:
+    """The files to upscale, and the subfolders that could not be read."""
     tasks = []
-    for source in find_sources(in_dir, [out_dir] + ([map_dir] if map_dir else [])):
+    sources, unreadable = find_sources(in_dir, [out_dir] + ([map_dir] if map_dir else []))
+    for source in sources:
         relative = source.relative_to(in_dir)
         suffix, note = _output_suffix(source)
         named = relative.with_suffix(suffix)
         tasks.append(Task(source, out_dir / named, map_dir / named if map_dir else None, relative.as_posix(), note))
-    return tasks
+    return tasks, unreadable
 
 
 def _clashes(tasks: list[Task]) -> dict[Path, str]:
@@ -165,11 +175,11 @@ def run_folder(args: argparse.Namespace, in_dir: Path, out_dir: Path, upscale_fi
     summary when any failed."""
     map_dir = Path(args.artifact_map) if args.artifact_map else None
     check_folders(in_dir, out_dir, map_dir)
-    tasks = plan(in_dir, out_dir, map_dir)
-    if not tasks:
+    tasks, unreadable = plan(in_dir, out_dir, map_dir)
+    if not tasks and not unreadable:
         raise LdlError(f"no video or image in {in_dir} (looked for {', '.join(sorted(VIDEO_SUFFIXES))} "
                        "and .png, .jpg, .tif, .webp)")
-    tally = Tally(len(tasks))
+    tally = Tally(len(tasks) + len(unreadable), failed=list(unreadable))
     clashes = _clashes(tasks)
     todo = [task for task in tasks if args.overwrite or task.source in clashes or not task.target.exists()]
     tally.skipped = len(tasks) - len(todo)
@@ -177,6 +187,8 @@ def run_folder(args: argparse.Namespace, in_dir: Path, out_dir: Path, upscale_fi
     display = _Display(len(todo), args.quiet)
     already = f", {tally.skipped} already in {out_dir} (skipped; --overwrite redoes them)" if tally.skipped else ""
     display.say(f"{len(tasks)} file(s) in {in_dir}: {len(todo)} to upscale{already}")
+    for name, reason in unreadable:
+        display.say(f"{name}: {reason}", always=True)
     upscalers = None
     start = time.perf_counter()
     try:
