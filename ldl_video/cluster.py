@@ -12,7 +12,7 @@ import logging
 import os
 import re
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ldl_video.errors import LdlError
@@ -159,7 +159,7 @@ class Cluster:
     def map_unordered(
         self,
         fn: Callable[[Any], Any],
-        tasks: list,
+        tasks: Iterable[Any],
         *,
         on_done: Callable[[int, Any], None] | None = None,
         max_in_flight: int | None = None,
@@ -169,8 +169,9 @@ class Cluster:
         any order (on_done(index, result) is called just before). A task whose worker dies is run
         again by Ray, up to max_retries times; an exception raised by fn is not retried and comes
         back as itself (an LdlError keeps its one-line message). At most max_in_flight tasks
-        (default twice the cluster's slots) are submitted at a time. fn must be a module-level
-        function that the workers can import."""
+        (default twice the cluster's slots) are submitted at a time, and tasks given as an
+        iterator are read only as they are submitted. fn must be a module-level function that
+        the workers can import."""
         ray = self._ray
         remote = ray.remote(fn).options(max_retries=max_retries, retry_exceptions=False, **self.task_resources)
         limit = max(1, max_in_flight or 2 * self.slots)

@@ -49,3 +49,14 @@ def wait_forever(task: dict) -> None:
     _mark(task["marks"], f"start-{task['name']}")
     time.sleep(120)
     _mark(task["marks"], f"end-{task['name']}")
+
+
+def wait_for_go(task: dict) -> str:
+    """Holds its worker until the test creates the file "go"."""
+    _mark(task["marks"], f"start-{task['name']}")
+    go = Path(task["marks"], "go")
+    for _ in range(1200):
+        if go.exists():
+            break
+        time.sleep(0.05)
+    return task["name"]

@@ -122,6 +122,33 @@ def test_a_job_of_more_tasks_than_slots_runs_them_all(cluster: Cluster) -> None:
     assert results == dict.fromkeys(range(40))
 
 
+def test_tasks_are_read_and_handed_to_ray_no_faster_than_max_in_flight(cluster: Cluster, tmp_path: Path) -> None:
+    pulled: list[int] = []
+
+    def tasks():
+        for i in range(4):
+            pulled.append(i)
+            yield {"name": str(i), "marks": str(tmp_path)}
+
+    results: dict = {}
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.update(cluster.map_unordered(cluster_tasks.wait_for_go, tasks(), max_in_flight=1))
+        except BaseException as exc:  # noqa: BLE001 - reported below, in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    _wait_for(lambda: list(tmp_path.glob("start-0.*")))
+    time.sleep(1.0)  # the second node is idle: a second task handed over would have started
+    assert pulled == [0] and len(list(tmp_path.glob("start-*"))) == 1
+    (tmp_path / "go").touch()
+    thread.join(90)
+    assert not errors and results == {i: str(i) for i in range(4)}
+
+
 _JOIN = """
 import json, cluster_tasks
 from ldl_video.cluster import connect
@@ -140,6 +167,16 @@ def test_auto_joins_the_cluster_that_RAY_ADDRESS_names_quietly(ray_cluster: RayC
     report = json.loads(out)
     assert report["hashes"] == [hashlib.sha256(b"x" * i).hexdigest() for i in range(4)]
     assert report["cpus"] == 2
+
+
+def test_a_ray_client_address_joins_the_cluster(ray_cluster: RayCluster) -> None:
+    driver = _driver(_JOIN.format(address=ray_cluster.client_address), ray_cluster.env)
+    out, err = driver.communicate(timeout=120)
+    assert driver.returncode == 0, err
+    report = json.loads(out)
+    assert report["hashes"] == [hashlib.sha256(b"x" * i).hexdigest() for i in range(4)]
+    assert report["cpus"] == 2
+    assert err == ""
 
 
 def test_no_address_starts_a_local_instance_and_leaves_nothing_behind(ray_cluster: RayCluster, tmp_path: Path) -> None:
