@@ -71,11 +71,20 @@ def _model_spec(args: argparse.Namespace) -> ModelSpec:
                      getattr(args, "backend", "auto"), "auto")
 
 
-def _output_size(args: argparse.Namespace, source: VideoSource) -> tuple[int, int]:
+def _model_facts(args: argparse.Namespace, source: VideoSource) -> tuple[tuple[int, int], str]:
+    """The output size, and a digest of the network's weights: segments made with other weights
+    under the same name (a newer release of a shipped model) are not mixed with new ones."""
+    import hashlib
+
     from ..zoo import load_model
 
-    scale = args.scale or load_model(args.model, device="cpu").scale
-    return source.width * scale, source.height * scale
+    model = load_model(args.model, device="cpu", scale=args.scale)
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    scale = args.scale or model.scale
+    return (source.width * scale, source.height * scale), digest.hexdigest()
 
 
 def run_job(args: argparse.Namespace, source: VideoSource, job, plan: Plan,
@@ -97,8 +106,9 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
     probe.close()
     spec = _model_spec(args)
     segment_s = getattr(args, "segment", None) or _default_seconds()
+    size, weights = _model_facts(args, source)
     identity = {"source": {"path": str(job.source.resolve()), **file_identity(job.source)},
-                "command": command_identity(spec, job.settings, container_format, segment_s),
+                "command": {**command_identity(spec, job.settings, container_format, segment_s), "weights": weights},
                 "plan": plan_identity(plan)}
     folder = JobFolder(job.target)
     done = folder.open(identity, bool(getattr(args, "restart", False)))
@@ -108,7 +118,6 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
              job.quiet)
     for note in source.notes():
         _say(note, job.quiet)
-    size = _output_size(args, source)
     info = SourceInfo.of(source)
     frames_done = sum(len(s.pts) for s in plan.segments if s.index in done)
     progress = JobProgress(plan.frames, frames_done, job.quiet)
@@ -117,17 +126,28 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
         tasks = (SegmentTask(segment.index, data, segment.start, segment.end, segment.pts, info, container_format, size,
                              job.settings, spec)
                  for segment, data in carried_packets(job.source, source.video.index, plan, todo))
-        ray = getattr(args, "ray", None)
-        if ray and todo:
-            _run_on_ray(ray, tasks, folder, progress)
-        elif todo:
-            upscalers = make_upscalers()
-            for task in tasks:
-                folder.store(task.index, run_segment(task, upscalers, progress.segment_bar))
+        if todo:
+            _run_segments(getattr(args, "ray", None), tasks, folder, make_upscalers, progress)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP
+        kept = len(folder.finished())
+        if kept:  # said even with --quiet: it is what the interrupted run leaves
+            print(f"ldl-video: {kept} of {total} segments are kept in {folder.path}; the same command continues "
+                  "from them (--restart starts over)", file=sys.stderr)
+        raise
     finally:
         progress.close()
     _join(source, job, plan, folder, size, tmp)
     return size, folder
+
+
+def _run_segments(ray: str | None, tasks: Iterator[SegmentTask], folder: JobFolder, make_upscalers,
+                  progress: JobProgress) -> None:
+    if ray:
+        _run_on_ray(ray, tasks, folder, progress)
+        return
+    upscalers = make_upscalers()
+    for task in tasks:
+        folder.store(task.index, run_segment(task, upscalers, progress.segment_bar))
 
 
 def _default_seconds() -> float:
@@ -170,7 +190,7 @@ def _video_packets(folder: JobFolder, plan: Plan, sink: VideoSink) -> Iterator[a
     frames = 0
     for segment in plan.segments:
         result = folder.load(segment.index)
-        if result.extradata != headers:
+        if not same_headers(result.extradata, headers):
             raise LdlError(f"segment {segment.index + 1} was encoded with other encoder headers than this machine's "
                            f"{sink.encoder.codec} gives (another encoder build?); add --restart to encode all segments anew")
         frames += result.frames
@@ -185,6 +205,28 @@ def _video_packets(folder: JobFolder, plan: Plan, sink: VideoSink) -> Iterator[a
             yield packet
     if frames != plan.frames:
         raise LdlError(f"the segments hold {frames} frames, the source {plan.frames}; add --restart to redo the job")
+
+
+_HEVC_SEI = (39, 40)
+
+
+def _hevc_parameter_sets(header: bytes) -> list[bytes] | None:
+    """The NAL units of an Annex B HEVC header (what FFmpeg's x265 wrapper gives) without its
+    SEI messages, or None if `header` is not one."""
+    if not header.startswith((b"\0\0\1", b"\0\0\0\1")):
+        return None
+    units = [unit.strip(b"\0") for unit in header.split(b"\0\0\1")]
+    return [unit for unit in units if unit and (unit[0] >> 1) & 0x3F not in _HEVC_SEI]
+
+
+def same_headers(a: bytes, b: bytes) -> bool:
+    """Whether packets encoded under header `a` can be muxed under header `b`. x265 writes its
+    options (thread counts, the CPU's instruction sets) into an SEI message of its header, which
+    differs between machines of one cluster; the parameter sets decoders use must be equal."""
+    if a == b:
+        return True
+    sets_a, sets_b = _hevc_parameter_sets(a), _hevc_parameter_sets(b)
+    return sets_a is not None and sets_a == sets_b
 
 
 def _join(source: VideoSource, job, plan: Plan, folder: JobFolder, size: tuple[int, int], tmp: Path) -> None:

@@ -5,6 +5,7 @@ the same, whatever the container, clock or frame rate of the source."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -162,3 +163,43 @@ def test_a_damaged_segment_file_is_made_again(tmp_path):
     reference = tmp_path / "reference.mkv"
     assert subprocess.run(_command(source, reference, "--segment", "0", "--quiet")).returncode == 0
     assert_same_video(out, reference)
+
+
+def test_ten_bit_hevc_segments_join_under_one_header(tmp_path):
+    """x265 puts its options (thread counts, CPU features) in its header; segments encoded
+    elsewhere join as long as the parameter sets agree. Timestamps as one pass; pictures within
+    the encoder's own loss of the one-pass result."""
+    source = write_clip(tmp_path / "hdr.mkv", Clip(frames=40, gop=8, codec="libx265", pix_fmt="yuv420p10le", depth=10,
+                                                     options={"x265-params": "log-level=error"}))
+    one, cut = tmp_path / "one.mkv", tmp_path / "cut.mkv"
+    assert upscale(source, one, "--segment", "0") == 0
+    assert upscale(source, cut, "--segment", "0.3") == 0
+    with av.open(str(cut)) as container:
+        assert container.streams.video[0].codec_context.name == "hevc"
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p10le"
+    got, want = frames(cut), frames(one)
+    assert [t for t, _ in got] == [t for t, _ in want]
+    for (_, a), (_, b) in zip(got, want, strict=True):
+        mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+        assert 10 * np.log10(255**2 / max(mse, 1e-12)) > 38
+
+
+def _x265_header(pix_fmt: str, threads: int, params: str = "log-level=error") -> bytes:
+    out = av.open(io.BytesIO(), "w", format="matroska")
+    stream = out.add_stream("libx265", rate=25, options={"x265-params": params})
+    stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+    stream.codec_context.thread_count = threads
+    out.start_encoding()
+    header = bytes(stream.codec_context.extradata)
+    out.close()
+    return header
+
+
+def test_x265_headers_of_other_machines_are_told_apart_by_their_parameter_sets():
+    from ldl_video.video.jobs import same_headers
+
+    one, four = _x265_header("yuv420p10le", 1), _x265_header("yuv420p10le", 4)
+    assert one != four  # the options SEI names the thread count
+    assert same_headers(one, four)
+    assert not same_headers(one, _x265_header("yuv420p", 1))  # another profile
+    assert not same_headers(one, _x265_header("yuv420p10le", 1, "log-level=error:bframes=0"))
