@@ -90,8 +90,9 @@ def _flat_yuv(path: Path, width: int, height: int, codes: tuple[int, int, int]) 
     return path
 
 
-@pytest.mark.parametrize(("width", "height", "kr_kb"), [(1280, 544, (0.2126, 0.0722)), (1024, 576, (0.299, 0.114))],
-                         ids=["HD-width-scope-crop-bt709", "wide-PAL-bt601"])
+@pytest.mark.parametrize(("width", "height", "kr_kb"), [(1280, 544, (0.2126, 0.0722)), (1024, 576, (0.299, 0.114)),
+                                                       (720, 577, (0.2126, 0.0722))],
+                         ids=["HD-width-scope-crop-bt709", "wide-PAL-bt601", "one-line-over-PAL-bt709"])
 def test_untagged_matrix_is_guessed_from_width_and_height(tmp_path: Path, width: int, height: int,
                                                           kr_kb: tuple[float, float]) -> None:
     """A 1280×544 crop of 720p (2.39:1) is HD for players although it is under 577 lines."""
