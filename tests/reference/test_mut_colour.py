@@ -166,3 +166,34 @@ def test_partial_mastering_display_is_not_passed_on() -> None:
     assert parse_mastering_display(_av_mastering(primaries, luminance)) == MASTER_DISPLAY
     assert parse_mastering_display(_av_mastering(None, luminance)) is None
     assert parse_mastering_display(_av_mastering(primaries, None)) is None
+
+
+# ---- palette and alpha sources --------------------------------------------------------------
+
+PALETTE = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (191, 191, 191),
+                    (51, 128, 204), (10, 20, 30)], np.uint8)
+
+
+def test_palette_gif_colours_come_out_as_pillow_reads_them(tmp_path: Path) -> None:
+    """A GIF is palette (pal8) video: its colours are RGB table entries, not Y'CbCr codes."""
+    from PIL import Image
+
+    index = np.kron(np.arange(9).reshape(3, 3), np.ones((16, 16), int)).astype(np.uint8)
+    frames = [Image.fromarray(index, "P") for _ in range(2)]
+    for frame in frames:
+        frame.putpalette(PALETTE.ravel().tolist())
+    frames[0].save(tmp_path / "in.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    pillow = np.asarray(Image.open(tmp_path / "in.gif").convert("RGB"))
+    _upscale(tmp_path / "in.gif", tmp_path / "out.mkv", "--codec", "ffv1", "--pix-fmt", "gbrp16le", "--precision", "fp32")
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        planes = next(container.decode(video=0)).planes
+        g, b, r = (np.frombuffer(p, np.uint16).reshape(p.height, -1)[:, : p.width] for p in planes)
+    centre = np.s_[48, 48]  # the middle of the middle block, far from any edge after ×2
+    np.testing.assert_allclose(np.array([r[centre], g[centre], b[centre]]) / 65535, pillow[24, 24] / 255, atol=1e-4)
+
+
+@pytest.mark.parametrize("pix_fmt", ["bgra", "yuva420p"])
+def test_a_dropped_alpha_channel_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str], pix_fmt: str) -> None:
+    source = _write(tmp_path / "in.mkv", pix_fmt)
+    assert main([str(source), str(tmp_path / "out.mkv"), "-m", "bicubic", "-s", "2", "--codec", "ffv1"]) == 0
+    assert f"alpha channel ({pix_fmt}) is dropped" in capsys.readouterr().err
