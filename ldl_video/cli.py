@@ -212,7 +212,9 @@ def _check_options(args: argparse.Namespace, videos: bool) -> None:
     if args.tile < 0 or args.tile_overlap < 0 or args.batch < 1:
         raise LdlError("--tile and --tile-overlap must be 0 or more, --batch 1 or more")
     if videos and args.ray is not None and importlib.util.find_spec("ray") is None:
-        raise LdlError("--ray needs Ray, an optional extra: pip install 'ldl-video[cluster]'")
+        from .cluster import INSTALL_HINT
+
+        raise LdlError(INSTALL_HINT)  # before a folder job starts, not once per video
 
 
 def _run_folder(args: argparse.Namespace, in_dir: Path, out_dir: Path) -> int:
