@@ -183,21 +183,21 @@ def run_folder(args: argparse.Namespace, in_dir: Path, out_dir: Path, upscale_fi
     clashes = _clashes(tasks)
     todo = [task for task in tasks if args.overwrite or task.source in clashes or not task.target.exists()]
     tally.skipped = len(tasks) - len(todo)
-    out_dir.mkdir(exist_ok=True)
     display = _Display(len(todo), args.quiet)
     already = f", {tally.skipped} already in {out_dir} (skipped; --overwrite redoes them)" if tally.skipped else ""
     display.say(f"{len(tasks)} file(s) in {in_dir}: {len(todo)} to upscale{already}")
     for name, reason in unreadable:
         display.say(f"{name}: {reason}", always=True)
-    upscalers = None
     start = time.perf_counter()
     try:
+        # once for the whole folder, and not at all when nothing is left to do; a bad -m stops
+        # the job here, before OUT_DIR is made
+        upscalers = load_upscalers() if any(task.source not in clashes for task in todo) else []
+        out_dir.mkdir(exist_ok=True)
         for task in todo:
             display.bar.set_postfix_str(task.name, refresh=True)
             reason = clashes.get(task.source)
             if reason is None:
-                if upscalers is None:  # once for the whole folder; a bad -m stops the job here
-                    upscalers = load_upscalers()
                 reason = _upscale_one(args, task, upscale_file, upscalers, display)
             if reason is None:
                 tally.done += 1

@@ -202,6 +202,15 @@ def test_folder_arguments_refused_in_one_line(tmp_path, case, words):
     assert visible_files(tmp_path) == before, "nothing written"
 
 
+def test_unknown_model_stops_the_job_before_any_file(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    png(src / "p.png", 12)
+    code, err = run_cli(src, out, "-m", "no-such-model")
+    lines = [line for line in err.strip().splitlines() if line.startswith("ldl-video: error: ")]
+    assert code == 1 and len(lines) == 1 and "no-such-model" in lines[0] and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_ctrl_c_keeps_finished_files_and_no_partial_one(tmp_path, long_mkv):
     src, out = tmp_path / "in", tmp_path / "out"
     png(src / "a.png", 9)
