@@ -231,11 +231,11 @@ def run(args: argparse.Namespace) -> int:
 
     source, target = Path(args.input), Path(args.output)
     _check_input(source, getattr(args, "fps", None))
-    if source.is_dir():
-        return _run_folder(args, source, target)
     if args.output == "-":
         raise LdlError("OUTPUT cannot be - (standard output): a result is written as a file and named only when "
                        "complete; give a file name such as out.mkv")
+    if source.is_dir():
+        return _run_folder(args, source, target)
     if not target.suffix and not target.is_dir():
         raise LdlError(f"OUTPUT {target} has no suffix, and the suffix picks the format: add one "
                        "(.mkv, .mp4, .mov, .webm; .png, .tif, .jpg, .webp for an image)")
