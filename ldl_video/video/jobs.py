@@ -4,6 +4,7 @@ a Ray cluster, then join them with every other stream of the source into OUTPUT.
 from __future__ import annotations
 
 import argparse
+import atexit
 import sys
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -159,8 +160,6 @@ def _default_seconds() -> float:
 def _run_on_ray(address: str, tasks: Iterator[SegmentTask], folder: JobFolder, progress: JobProgress) -> None:
     """Segments as Ray tasks, their packets and results through the object store; the source is
     read lazily, so only the segments in flight are held in memory."""
-    from ..cluster import connect
-
     submitted: list[tuple[int, int]] = []  # (segment, frames) in the order handed to Ray
 
     def handed() -> Iterator[SegmentTask]:
@@ -168,14 +167,26 @@ def _run_on_ray(address: str, tasks: Iterator[SegmentTask], folder: JobFolder, p
             submitted.append((task.index, len(task.pts)))
             yield task
 
-    cluster = connect(None if address == "local" else address)
-    try:
-        for position, blob in cluster.map_unordered(run_segment, handed()):
-            index, frames = submitted[position]
-            folder.store(index, blob)
-            progress.bar.update(frames)
-    finally:
-        cluster.close()
+    cluster = _joined(address)
+    for position, blob in cluster.map_unordered(run_segment, handed()):
+        index, frames = submitted[position]
+        folder.store(index, blob)
+        progress.bar.update(frames)
+
+
+_CLUSTERS: dict[str, object] = {}
+
+
+def _joined(address: str):
+    """One connection per process: a folder of videos joins the cluster (or starts the local
+    instance) once, and leaves it when the command ends."""
+    from ..cluster import connect
+
+    if address not in _CLUSTERS:
+        cluster = connect(None if address == "local" else address)
+        atexit.register(cluster.close)
+        _CLUSTERS[address] = cluster
+    return _CLUSTERS[address]
 
 
 # ---- the join ------------------------------------------------------------------------------------
