@@ -3,6 +3,13 @@
     python benchmarks/mutation.py                  # every module in MODULES
     python benchmarks/mutation.py ldl resample     # a few, by short name
     make mutation MODULES="ldl resample"
+    python benchmarks/mutation.py --survivors colour   # only last run's survivors, against today's tests
+
+`--survivors` re-runs only the mutants that survived (or had no covering test) in the module's
+last full run, with today's tests, and keeps every other mutant's status from that run: tests
+are only ever added, so a killed mutant stays killed, and a module takes minutes instead of half
+an hour. It refuses when the module's source changed since that run (mutant names would no
+longer point at the same mutations).
 
 A module's run starts from a fresh `mutants/` folder (mutmut's working copy), so one module's
 test selection never leaks into another's results. The score of each module goes to
@@ -17,6 +24,7 @@ tests/**/test_mut_<name>.py).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -64,16 +72,41 @@ def _tests_for(name: str, tests: list[str]) -> list[str]:
     return tests + [t for t in extra if t not in tests]
 
 
-def run_one(module: str, tests: list[str], children: int) -> None:
-    """Runs inside a child process: mutmut with this module's file and tests."""
+# mutmut stops a mutant's tests after (estimated seconds + 1) × this many seconds of wall time
+# and counts it killed ("timeout"). Its default, 15, assumes a machine of one's own: on a shared
+# one, a niced run of a 0.1 s test can take longer than 16 s, and survivors were scored as
+# timeouts. 60 keeps true hangs (an endless loop) caught within a few minutes.
+TIMEOUT_MULTIPLIER = 60.0
+
+
+def run_one(module: str, tests: list[str], children: int, mutants: list[str]) -> None:
+    """Runs inside a child process: mutmut with this module's file and tests (and only the
+    named mutants, when given)."""
     import mutmut.configuration as configuration
     from mutmut.__main__ import cli
 
     config = configuration.config()
     config.only_mutate = [module]
     config.pytest_add_cli_args_test_selection = tests
-    sys.argv = ["mutmut", "run", "--max-children", str(children)]
+    config.timeout_multiplier = max(config.timeout_multiplier, TIMEOUT_MULTIPLIER)
+    sys.argv = ["mutmut", "run", "--max-children", str(children), *mutants]
     cli()
+
+
+def _source_hash(module: str) -> str:
+    return hashlib.sha256((ROOT / module).read_bytes()).hexdigest()
+
+
+def _previous_survivors(name: str, module: str) -> tuple[dict[str, str], list[str]]:
+    """The last full run's statuses and the names to run again; exits when that run is missing
+    or the module changed since."""
+    status_file, hash_file = OUT / f"{name}.json", OUT / f"{name}.source-sha256"
+    if not status_file.is_file() or not hash_file.is_file():
+        sys.exit(f"error: no full run of {name} to start from; run it without --survivors first")
+    if hash_file.read_text().strip() != _source_hash(module):
+        sys.exit(f"error: {module} changed since the last full run of {name}; run it without --survivors")
+    status = json.loads(status_file.read_text())
+    return status, sorted(k for k, s in status.items() if s in ("survived", "no tests"))
 
 
 def _results(module: str) -> dict[str, str]:
@@ -92,11 +125,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"modules by short name (default: all of {', '.join(MODULES)})")
     parser.add_argument("--children", type=int, default=2, help="mutants tested at once (default 2)")
+    parser.add_argument("--survivors", action="store_true",
+                        help="re-run only the last full run's survivors; keep the other statuses")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--mutants", nargs="*", default=[], help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.one:
-        run_one(args.one[0], args.one[1:], args.children)
+        run_one(args.one[0], args.one[1:], args.children, args.mutants)
         return
     unknown = [n for n in args.names if n not in MODULES]
     if unknown:
@@ -108,12 +144,18 @@ def main() -> None:
     for name in args.names or list(MODULES):
         module, tests = MODULES[name]
         tests = _tests_for(name, tests)
+        previous, rerun = _previous_survivors(name, module) if args.survivors else ({}, [])
+        if args.survivors and not rerun:
+            print(f"{name}: no survivors to run again")
+            continue
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         # Made before the child starts: Python caches "no finder" for a PYTHONPATH entry that does not exist yet.
         (ROOT / "mutants").mkdir()
         start = time.monotonic()
         cmd = [sys.executable, __file__, "--children", str(args.children), "--one", module, *tests]
-        log = OUT / f"{name}.log"
+        if rerun:
+            cmd += ["--mutants", *rerun]
+        log = OUT / f"{name}{'.survivors' if rerun else ''}.log"
         with log.open("w") as out:
             code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
         minutes = (time.monotonic() - start) / 60
@@ -122,6 +164,10 @@ def main() -> None:
             (OUT / f"{name}.row").write_text(f"| {module} | mutmut failed (exit {code}) | | | | {minutes:.1f} |")
             continue
         status = _results(module)
+        if args.survivors:
+            status = {**previous, **{k: status[k] for k in rerun if k in status}}
+        else:
+            (OUT / f"{name}.source-sha256").write_text(_source_hash(module))
         killed = sum(s in KILLED for s in status.values())
         survivors = sorted(k for k, s in status.items() if s == "survived")
         untested = sorted(k for k, s in status.items() if s == "no tests")
@@ -130,7 +176,8 @@ def main() -> None:
         (OUT / f"{name}.survivors.txt").write_text("\n\n".join(_diff(k) for k in survivors + untested) + "\n")
         (OUT / f"{name}.json").write_text(json.dumps(status, indent=1, sort_keys=True))
         print(f"{name}: {killed}/{total} killed ({score:.0f} %), {len(survivors)} survived, {len(untested)} not covered")
-        row = f"| {module} | {killed} / {total} | {score:.0f} % | {len(survivors)} | {len(untested)} | {minutes:.1f} |"
+        kind = " (survivors re-run)" if args.survivors else ""
+        row = f"| {module}{kind} | {killed} / {total} | {score:.0f} % | {len(survivors)} | {len(untested)} | {minutes:.1f} |"
         (OUT / f"{name}.row").write_text(row)
     # Modules not run this time keep the row of their last run.
     rows = [(OUT / f"{n}.row").read_text() for n in MODULES if (OUT / f"{n}.row").is_file()]
