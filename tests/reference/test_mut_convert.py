@@ -1,0 +1,121 @@
+"""Y'CbCr planes <-> RGB against the textbook, computed here in numpy: (Kr, Kb) of each standard,
+limited range (16 + 219·Y', 128 + 224·C, shifted by depth − 8 bits) or full range (2^depth − 1
+steps, chroma centred at 2^(depth−1)); subsampled chroma made as the mean of the RGB-derived
+Cb/Cr over each chroma sample's pixels (edges replicated), and read back by bilinear upsampling
+with centred samples, as OpenCV's INTER_LINEAR does it. Nothing here goes through our own
+conversion twice."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from ldl_video.video.colour import ColourTags, pixel_family
+from ldl_video.video.convert import PlaneFormat, planes_to_rgb, rgb_to_planes
+
+KR_KB = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 6: (0.299, 0.114), 7: (0.212, 0.087), 9: (0.2627, 0.0593)}
+SUBSAMPLING = {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1), "410": (4, 4)}
+LIMITED, FULL = 1, 2
+
+
+def _format(pix_fmt: str, matrix: int, rng: int) -> PlaneFormat:
+    return PlaneFormat(pixel_family(pix_fmt), ColourTags(matrix, rng, 1, 1))
+
+
+def _levels(bits: int, full: bool) -> tuple[float, float, float, float]:
+    if full:
+        return 0.0, 2.0**bits - 1, 2.0 ** (bits - 1), 2.0**bits - 1
+    shift = 2.0 ** (bits - 8)
+    return 16 * shift, 219 * shift, 128 * shift, 224 * shift
+
+
+def _textbook_codes(rgb: np.ndarray, kr: float, kb: float, bits: int, full: bool, sub: tuple[int, int]) -> list[np.ndarray]:
+    """H×W×3 R'G'B' in [0, 1] -> Y', Cb, Cr code planes (float, before rounding)."""
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    cb, cr = (b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))
+    sx, sy = sub
+    h, w = y.shape
+    padded = [np.pad(c, ((0, (-h) % sy), (0, (-w) % sx)), mode="edge") for c in (cb, cr)]
+    cb, cr = (p.reshape(p.shape[0] // sy, sy, p.shape[1] // sx, sx).mean(axis=(1, 3)) for p in padded)
+    y_off, y_span, c_mid, c_span = _levels(bits, full)
+    return [y_off + y_span * y, c_mid + c_span * cb, c_mid + c_span * cr]
+
+
+def _textbook_rgb(planes: list[np.ndarray], kr: float, kb: float, bits: int, full: bool, sub: tuple[int, int]) -> np.ndarray:
+    y, cb, cr = (p.astype(np.float64) for p in planes)
+    h, w = y.shape
+    sx, sy = sub
+    if sub != (1, 1):
+        cb, cr = (cv2.resize(c.astype(np.float32), (c.shape[1] * sx, c.shape[0] * sy),
+                             interpolation=cv2.INTER_LINEAR)[:h, :w].astype(np.float64) for c in (cb, cr))
+    y_off, y_span, c_mid, c_span = _levels(bits, full)
+    y, cb, cr = (y - y_off) / y_span, (cb - c_mid) / c_span, (cr - c_mid) / c_span
+    r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    return np.clip(np.stack([r, g, b], axis=-1), 0, 1)
+
+
+def _bits(pix_fmt: str) -> int:
+    return pixel_family(pix_fmt).depth
+
+
+# (pixel format, matrix, range): every subsampling, 8 to 16 bits, both ranges, odd sizes below
+CASES = [("yuv420p", 1, LIMITED), ("yuv420p10le", 9, FULL), ("yuv422p", 6, FULL), ("yuv422p12le", 7, LIMITED),
+         ("yuv440p", 4, LIMITED), ("yuv411p", 1, FULL), ("yuv410p", 6, LIMITED), ("yuv444p16le", 9, FULL),
+         ("yuv444p16le", 1, LIMITED), ("yuv444p", 4, FULL)]
+IDS = [f"{p}-m{m}-{'full' if r == FULL else 'limited'}" for p, m, r in CASES]
+
+
+@pytest.mark.parametrize(("pix_fmt", "matrix", "rng"), CASES, ids=IDS)
+def test_encoding_gives_the_textbook_codes(pix_fmt: str, matrix: int, rng: int) -> None:
+    h, w = 21, 38  # neither a multiple of 2 nor of 4
+    rgb = np.random.default_rng(matrix).random((h, w, 3))
+    fmt = _format(pix_fmt, matrix, rng)
+    ours = rgb_to_planes(torch.from_numpy(rgb).permute(2, 0, 1)[None].float(), fmt)
+    bits = _bits(pix_fmt)
+    sub = SUBSAMPLING[pixel_family(pix_fmt).chroma]
+    expected = _textbook_codes(rgb, *KR_KB[matrix], bits, rng == FULL, sub)
+    for name, plane, reference in zip("Y Cb Cr".split(), ours, expected, strict=True):
+        reference = np.clip(np.rint(reference), 0, 2**bits - 1)
+        assert plane[0].shape == reference.shape, name
+        difference = np.abs(plane[0].astype(np.int64) - reference)
+        # float32 here, float64 there: a value within 1e-4 of .5 may round the other way
+        assert difference.max() <= 1 and (difference > 0).mean() < 0.01, (name, difference.max(), (difference > 0).mean())
+
+
+@pytest.mark.parametrize(("pix_fmt", "matrix", "rng"), CASES, ids=IDS)
+def test_decoding_follows_the_textbook(pix_fmt: str, matrix: int, rng: int) -> None:
+    h, w = 21, 38
+    bits = _bits(pix_fmt)
+    sub = SUBSAMPLING[pixel_family(pix_fmt).chroma]
+    full = rng == FULL
+    y_off, y_span, c_mid, c_span = _levels(bits, full)
+    generator = np.random.default_rng(bits + matrix)
+    dtype = np.uint8 if bits == 8 else np.uint16
+    ch, cw = -(-h // sub[1]), -(-w // sub[0])
+    # legal codes, chroma kept near the centre so that most pixels are inside the RGB cube
+    y = generator.integers(y_off, y_off + y_span + 1, (h, w)).astype(dtype)
+    cb, cr = (generator.integers(c_mid - c_span / 4, c_mid + c_span / 4, (ch, cw)).astype(dtype) for _ in range(2))
+    fmt = _format(pix_fmt, matrix, rng)
+    ours = planes_to_rgb([y[None], cb[None], cr[None]], fmt, torch.device("cpu"))[0].permute(1, 2, 0).numpy()
+    expected = _textbook_rgb([y, cb, cr], *KR_KB[matrix], bits, full, sub)
+    np.testing.assert_allclose(ours, expected, atol=2e-5)
+
+
+@pytest.mark.parametrize(("pix_fmt", "rng"), [("gray", LIMITED), ("gray", FULL), ("gray16le", FULL), ("gray10le", LIMITED)])
+def test_gray_is_luma_alone(pix_fmt: str, rng: int) -> None:
+    bits = _bits(pix_fmt)
+    full = rng == FULL
+    y_off, y_span, _, _ = _levels(bits, full)
+    codes = np.arange(0, 2**bits, max(1, 2**bits // 512), dtype=np.uint8 if bits == 8 else np.uint16)[None, None]
+    fmt = _format(pix_fmt, 1, rng)
+    ours = planes_to_rgb([codes], fmt, torch.device("cpu"))[0].permute(1, 2, 0).numpy()
+    expected = np.clip((codes[0].astype(np.float64) - y_off) / y_span, 0, 1)
+    for channel in range(3):
+        np.testing.assert_allclose(ours[..., channel], expected, atol=1e-6)
+    back = rgb_to_planes(torch.from_numpy(np.repeat(expected[None, None], 3, axis=1)).float(), fmt)
+    assert len(back) == 1
+    np.testing.assert_array_equal(back[0][0], np.clip(np.rint(y_off + y_span * expected), 0, 2**bits - 1))
