@@ -98,10 +98,13 @@ def _kill_after_first_segment(command: list[str], job: Path) -> None:
 
 @pytest.fixture(scope="module")
 def killed_job(tmp_path_factory):
-    """A 2-s clip with audio, cut into 0.4-s segments, killed with SIGKILL after its first segment;
-    and the same command's uninterrupted one-pass result."""
+    """A 2-s clip at a variable frame rate with audio, cut into 0.4-s segments, killed with
+    SIGKILL after its first segment; and the same command's uninterrupted one-pass result."""
     folder = tmp_path_factory.mktemp("killed")
-    source = write_clip(folder / "film.mkv", Clip(width=96, height=72, frames=50, gop=10, audio=[("aac", 2, "eng")]))
+    steps = [40, 40, 80, 20, 20, 40, 120, 40, 40, 33]  # ms: a phone's frame rate as the light changes
+    pts = [sum(steps[i % len(steps)] for i in range(n)) for n in range(50)]
+    source = write_clip(folder / "film.mkv", Clip(width=96, height=72, frames=50, gop=10, pts=pts,
+                                                  audio=[("aac", 2, "eng")]))
     reference = folder / "reference.mkv"
     one_pass = subprocess.run(_command(source, reference, "--segment", "0", "--quiet"),
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
