@@ -56,6 +56,9 @@ KEPT = [
     ("yuv420p12le", "ffv1", "yuv420p12le"),
     ("yuv444p14le", "ffv1", "yuv444p14le"),
     ("yuv422p16le", "ffv1", "yuv422p16le"),
+    ("yuv411p", "ffv1", "yuv411p"),  # DV's 4:1:1, 4:1:0 and 4:4:0 where the encoder has them
+    ("yuv410p", "ffv1", "yuv410p"),
+    ("yuv440p", "ffv1", "yuv440p"),
     ("gray", "ffv1", "gray"),
     ("gray12le", "libx265", "gray12le"),
     ("yuv420p12le", "libx264", "yuv420p10le"),  # x264 stops at 10 bits: the deepest below, not 8

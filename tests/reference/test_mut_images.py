@@ -26,6 +26,13 @@ def test_planar_rgb_tiff_reads_as_pillow_sees_it(tmp_path: Path, height: int, wi
     with Image.open(tmp_path / "p.tif") as opened:
         assert opened.size == (width, height) and opened.mode.startswith("RGB")
     np.testing.assert_array_equal(read_image(tmp_path / "p.tif"), image)
+    alpha = np.arange(height * width, dtype=np.uint16).reshape(height, width, 1) * 50
+    rgba = np.concatenate([image, alpha], axis=-1)
+    tifffile.imwrite(tmp_path / "pa.tif", np.moveaxis(rgba, -1, 0), photometric="rgb", planarconfig="separate",
+                     extrasamples=["unassalpha"])
+    with tifffile.TiffFile(tmp_path / "pa.tif") as opened:
+        assert opened.pages[0].planarconfig == 2 and opened.pages[0].shape == (4, height, width)
+    np.testing.assert_array_equal(read_image(tmp_path / "pa.tif"), rgba)
 
 
 @pytest.mark.xfail(strict=True, reason="images._read_tiff guesses planar layout from the shape (first axis ≤ 4 < last): "
