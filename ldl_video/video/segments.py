@@ -12,6 +12,7 @@ and renamed when complete; a job interrupted in any way continues from the files
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import json
@@ -101,12 +102,16 @@ def plan_segments(path: Path, stream_index: int, seconds: float) -> Plan:
         if key and pts > shown_before and pts - packets[cuts[-1]][0] >= length:
             cuts.append(index)
         shown_before = max(shown_before, pts)
-    segments = []
-    for number, first in enumerate(cuts):
-        start = None if number == 0 else packets[first][0]
-        end = packets[cuts[number + 1]][0] if number + 1 < len(cuts) else None
-        owned = [i for i, (pts, _) in enumerate(packets) if (start is None or pts >= start) and (end is None or pts < end)]
-        segments.append(Segment(number, first, max(owned), start, end, tuple(sorted(packets[i][0] for i in owned))))
+    starts = [packets[first][0] for first in cuts]
+    owned: list[list[int]] = [[] for _ in cuts]
+    last = [0] * len(cuts)
+    for index, (pts, _) in enumerate(packets):
+        number = max(0, bisect.bisect_right(starts, pts) - 1)  # shown before the first keyframe: the first segment's
+        owned[number].append(pts)
+        last[number] = index
+    segments = [Segment(number, first, last[number], None if number == 0 else starts[number],
+                        starts[number + 1] if number + 1 < len(cuts) else None, tuple(sorted(owned[number])))
+                for number, first in enumerate(cuts)]
     if len(segments) < 2:
         return Plan(time_base, segments, "it is shorter than two segments" if len(packets) > 1 else "it has one frame")
     return Plan(time_base, segments)
