@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cluster_tasks
 import pytest
-from conftest import HERE, RayCluster, free_port
+from ray_processes import HERE, RayCluster, free_port
 
 from ldl_video.cluster import INSTALL_HINT, Cluster
 from ldl_video.errors import LdlError
@@ -167,16 +167,6 @@ def test_auto_joins_the_cluster_that_RAY_ADDRESS_names_quietly(ray_cluster: RayC
     report = json.loads(out)
     assert report["hashes"] == [hashlib.sha256(b"x" * i).hexdigest() for i in range(4)]
     assert report["cpus"] == 2
-
-
-def test_a_ray_client_address_joins_the_cluster(ray_cluster: RayCluster) -> None:
-    driver = _driver(_JOIN.format(address=ray_cluster.client_address), ray_cluster.env)
-    out, err = driver.communicate(timeout=120)
-    assert driver.returncode == 0, err
-    report = json.loads(out)
-    assert report["hashes"] == [hashlib.sha256(b"x" * i).hexdigest() for i in range(4)]
-    assert report["cpus"] == 2
-    assert err == ""
 
 
 def test_no_address_starts_a_local_instance_and_leaves_nothing_behind(ray_cluster: RayCluster, tmp_path: Path) -> None:
