@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ldl_video.video.colour import ColourTags, pixel_family
-from ldl_video.video.convert import PlaneFormat, planes_to_rgb, rgb_to_planes
+from ldl_video.video.convert import PlaneFormat, planes_to_rgb, rgb_to_planes, stack_planes
 
 KR_KB = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 6: (0.299, 0.114), 7: (0.212, 0.087), 9: (0.2627, 0.0593)}
 SUBSAMPLING = {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1), "410": (4, 4)}
@@ -119,3 +119,16 @@ def test_gray_is_luma_alone(pix_fmt: str, rng: int) -> None:
     back = rgb_to_planes(torch.from_numpy(np.repeat(expected[None, None], 3, axis=1)).float(), fmt)
     assert len(back) == 1
     np.testing.assert_array_equal(back[0][0], np.clip(np.rint(y_off + y_span * expected), 0, 2**bits - 1))
+
+
+def test_frames_stacked_for_one_batch_keep_their_order_and_planes() -> None:
+    """The pipeline batches frames by stacking each plane; every frame comes back as its own textbook RGB."""
+    fmt = _format("yuv420p", 1, LIMITED)
+    generator = np.random.default_rng(7)
+    frames = [[generator.integers(16, 236, (6, 8)).astype(np.uint8)] + [generator.integers(100, 156, (3, 4)).astype(np.uint8)
+                                                                         for _ in range(2)] for _ in range(3)]
+    stacked = stack_planes(frames)
+    assert [p.shape for p in stacked] == [(3, 6, 8), (3, 3, 4), (3, 3, 4)]
+    rgb = planes_to_rgb(stacked, fmt, torch.device("cpu")).permute(0, 2, 3, 1).numpy()
+    for index, planes in enumerate(frames):
+        np.testing.assert_allclose(rgb[index], _textbook_rgb(planes, *KR_KB[1], 8, False, (2, 2)), atol=2e-5)
