@@ -54,3 +54,50 @@ def test_short_gray_tiff_keeps_its_orientation(tmp_path: Path, height: int, widt
     read = read_image(tmp_path / "g.tif")
     assert read.shape == (height, width, 1)
     np.testing.assert_array_equal(read[..., 0], strip)
+
+
+# ---- through the command line ----------------------------------------------------------------
+
+
+def _cli(source: Path, target: Path) -> int:
+    from ldl_video.cli import main
+
+    return main([str(source), str(target), "-m", "bicubic", "-s", "2", "--precision", "fp32", "--quiet"])
+
+
+def _engine(array: np.ndarray) -> np.ndarray:
+    from ldl_video import Upscaler, load_model
+
+    return Upscaler(load_model("bicubic", scale=2), device="cpu", precision="fp32").upscale(array)
+
+
+def test_float32_tiff_comes_back_float32(tmp_path: Path) -> None:
+    image = np.random.default_rng(1).random((12, 10, 3)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tif", image, photometric="rgb")
+    assert _cli(tmp_path / "in.tif", tmp_path / "out.tif") == 0
+    written = tifffile.imread(tmp_path / "out.tif")
+    assert written.dtype == np.float32  # not float64: the input's precision and half the bytes
+    np.testing.assert_array_equal(written, _engine(image))
+
+
+def test_sixteen_bit_png_to_jpeg_is_the_8_bit_result(tmp_path: Path) -> None:
+    """JPEG holds 8 bits: the 16-bit result is rounded to the nearest 8-bit level (v / 257)."""
+    import png
+
+    deep = (np.random.default_rng(2).random((16, 20, 3)) * 65535).astype(np.uint16)
+    with open(tmp_path / "in.png", "wb") as f:
+        png.Writer(20, 16, greyscale=False, bitdepth=16).write(f, deep.reshape(16, 60))
+    assert _cli(tmp_path / "in.png", tmp_path / "out.jpg") == 0
+    with Image.open(tmp_path / "out.jpg") as opened:
+        assert opened.mode == "RGB" and opened.size == (40, 32)
+        back = np.asarray(opened).astype(np.float64)
+    expected = np.rint(_engine(deep) / 257.0)
+    assert 10 * np.log10(255**2 / np.mean((back - expected) ** 2)) > 30  # JPEG at quality 95 on noise
+
+
+def test_integer_tiff_other_than_8_or_16_bit_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tifffile.imwrite(tmp_path / "in.tif", np.arange(48, dtype=np.int32).reshape(6, 8))
+    assert _cli(tmp_path / "in.tif", tmp_path / "out.png") != 0
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "int32 TIFF is not supported" in err and "8/16-bit" in err
+    assert not (tmp_path / "out.png").exists()
