@@ -12,7 +12,9 @@ import logging
 import os
 import re
 import socket
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from ldl_video.errors import LdlError
@@ -95,15 +97,32 @@ def connect(address: str | None) -> Cluster:
         if probe is not None:
             _probe(probe)
     try:
-        ray.init(
-            address=target,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            **({"include_dashboard": False} if target == "local" else {}),
-        )
+        with nullcontext() if target == "local" else _native_stderr_dropped():
+            ray.init(
+                address=target,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                **({"include_dashboard": False} if target == "local" else {}),
+            )
     except (ConnectionError, RuntimeError, ValueError, getattr(ray.exceptions, "AuthenticationError", RuntimeError)) as exc:
         raise LdlError(f"cannot join the Ray cluster at {address or 'local'}: {_first_line(exc)}{_auth_hint(exc)}") from None
     return Cluster(ray, owned=True)
+
+
+@contextmanager
+def _native_stderr_dropped() -> Iterator[None]:
+    """Ray's C++ core writes a warning line to file descriptor 2 for every second it retries a
+    cluster that refuses it (a wrong token: twenty lines); what went wrong comes back as the
+    exception. Joining starts no processes, so nothing else inherits the redirection."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as sink:
+            os.dup2(sink.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -207,18 +207,32 @@ with connect({ray_cluster.address!r}) as cluster:
     assert len(list(tmp_path.glob("start-*"))) == 2  # the third task was never started
 
 
+def _connect_script(address: str) -> str:
+    return f"from ldl_video.cluster import connect\ntry:\n    connect({address!r})\nexcept Exception as e:\n    print(e)"
+
+
 def test_a_dead_address_fails_at_once_in_one_line() -> None:
     port = free_port()
-    script = f"from ldl_video.cluster import connect\ntry:\n    connect('127.0.0.1:{port}')\nexcept Exception as e:\n    print(e)"
+    script = _connect_script(f"127.0.0.1:{port}")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().startswith(f"no Ray cluster answers at 127.0.0.1:{port} (")
     assert "ray start --head" in done.stdout and len(done.stdout.strip().splitlines()) == 1
     assert done.stderr == ""
 
 
+def test_a_cluster_that_refuses_our_token_is_one_line_that_names_the_setting(ray_cluster: RayCluster) -> None:
+    script = _connect_script(ray_cluster.address)
+    env = {name: value for name, value in os.environ.items() if not name.startswith("RAY_")}
+    env["RAY_gcs_server_port_wait_time_s"] = "2"  # Ray's retry budget for the GCS (20 s by default)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env, cwd=HERE)
+    assert done.stdout.startswith(f"cannot join the Ray cluster at {ray_cluster.address}: ")
+    assert "set RAY_AUTH_MODE=token and RAY_AUTH_TOKEN" in done.stdout and len(done.stdout.splitlines()) == 1
+    assert done.stderr == ""
+
+
 @pytest.mark.parametrize("address", ["not-an-address", "host:port"])
 def test_a_malformed_address_says_what_it_takes(address: str) -> None:
-    script = f"from ldl_video.cluster import connect\ntry:\n    connect({address!r})\nexcept Exception as e:\n    print(e)"
+    script = _connect_script(address)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == f"--ray takes host:port, ray://host:port or auto, not {address!r}"
 
