@@ -77,6 +77,11 @@ def test_output_pixel_format_keeps_what_the_encoder_can(tmp_path: Path, source_f
     out = tmp_path / ("out.mov" if codec == "png" else "out.mkv")  # Matroska holds no PNG video
     _upscale(source, out, "--codec", codec)
     assert _pix_fmt(out) == expected
+    if source_fmt.startswith(("bgr", "gbr")) and expected.startswith("yuv"):
+        with av.open(str(out)) as container:
+            context = container.streams.video[0].codec_context
+            # RGB has no matrix of its own: the Y'CbCr made from it is BT.709, limited range, and says so
+            assert (context.colorspace, context.color_range) == (1, 1)
 
 
 def _flat_yuv(path: Path, width: int, height: int, codes: tuple[int, int, int]) -> Path:
