@@ -101,3 +101,43 @@ def test_integer_tiff_other_than_8_or_16_bit_is_refused(tmp_path: Path, capsys: 
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "int32 TIFF is not supported" in err and "8/16-bit" in err
     assert not (tmp_path / "out.png").exists()
+
+
+def _photo() -> np.ndarray:
+    import skimage.data
+
+    return np.ascontiguousarray(skimage.data.astronaut()[100:164, 150:230])  # 64×80 RGB
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255**2 / np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)))
+
+
+def test_alpha_into_jpeg_keeps_the_colour_or_gray(tmp_path: Path) -> None:
+    """JPEG has no alpha: RGBA becomes its RGB, gray+alpha its gray (a one-channel JPEG)."""
+    photo = _photo()
+    alpha = np.tile(np.linspace(0, 255, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))
+    Image.fromarray(np.dstack([photo, alpha]), "RGBA").save(tmp_path / "rgba.png")
+    assert _cli(tmp_path / "rgba.png", tmp_path / "rgba.jpg") == 0
+    with Image.open(tmp_path / "rgba.jpg") as opened:
+        assert opened.mode == "RGB"
+        assert _psnr(np.asarray(opened), _engine(photo)) > 35
+    gray = photo[..., 1]
+    Image.merge("LA", [Image.fromarray(gray), Image.fromarray(alpha)]).save(tmp_path / "la.png")
+    assert _cli(tmp_path / "la.png", tmp_path / "la.jpg") == 0
+    with Image.open(tmp_path / "la.jpg") as opened:
+        assert opened.mode == "L"
+        assert _psnr(np.asarray(opened), _engine(gray)) > 35
+
+
+def test_webp_is_lossy_at_quality_95(tmp_path: Path) -> None:
+    """An opaque WebP is written lossy at quality 95 (a lossless one is several times larger)."""
+    photo = _photo()
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    assert _cli(tmp_path / "in.png", tmp_path / "out.webp") == 0
+    with Image.open(tmp_path / "out.webp") as opened:
+        written = np.asarray(opened.convert("RGB"))
+    expected = _engine(photo)
+    assert 38 < _psnr(written, expected) < 55
+    Image.fromarray(expected).save(tmp_path / "q95.webp", quality=95)  # Pillow's libwebp at the same setting
+    assert (tmp_path / "out.webp").stat().st_size < 1.5 * (tmp_path / "q95.webp").stat().st_size
