@@ -72,16 +72,18 @@ KEPT = [
 
 @pytest.mark.parametrize(("source_fmt", "codec", "expected"), KEPT, ids=[f"{s}-{c}" for s, c, _ in KEPT])
 def test_output_pixel_format_keeps_what_the_encoder_can(tmp_path: Path, source_fmt: str, codec: str, expected: str) -> None:
-    source = _write(tmp_path / "in.mkv", source_fmt)
+    rgb = source_fmt.startswith(("bgr", "gbr"))
+    # RGB as a screen recorder or renderer tags it: BT.709 primaries, sRGB transfer, no matrix, full range
+    source = _write(tmp_path / "in.mkv", source_fmt, tags=(1, 13, 0, 2) if rgb else None)
     assert _pix_fmt(source) == source_fmt
     out = tmp_path / ("out.mov" if codec == "png" else "out.mkv")  # Matroska holds no PNG video
     _upscale(source, out, "--codec", codec)
     assert _pix_fmt(out) == expected
-    if source_fmt.startswith(("bgr", "gbr")) and expected.startswith("yuv"):
+    if rgb:
         with av.open(str(out)) as container:
             context = container.streams.video[0].codec_context
-            # RGB has no matrix of its own: the Y'CbCr made from it is BT.709, limited range, and says so
-            assert (context.colorspace, context.color_range) == (1, 1)
+            # the Y'CbCr made from RGB is BT.709, limited range, and says so; gamut and curve are the source's
+            assert (context.color_primaries, context.color_trc, context.colorspace, context.color_range) == (1, 13, 1, 1)
 
 
 def _flat_yuv(path: Path, width: int, height: int, codes: tuple[int, int, int]) -> Path:
