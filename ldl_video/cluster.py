@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -33,8 +35,10 @@ class RayUnavailable(LdlError):
 
 
 def _import_ray() -> Any:
-    # Ray asks about usage statistics on first use unless told; ldl-video never prompts.
+    # Ray asks about usage statistics on first use unless told; ldl-video never prompts. Its C++
+    # failure handler would print a stack dump for every SIGTERM, which ldl-video reports in a line.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError as exc:
@@ -97,7 +101,7 @@ def connect(address: str | None) -> Cluster:
         if probe is not None:
             _probe(probe)
     try:
-        with nullcontext() if target == "local" else _native_stderr_dropped():
+        with _sigterm_kept(), nullcontext() if target == "local" else _native_stderr_dropped():
             ray.init(
                 address=target,
                 log_to_driver=False,
@@ -107,6 +111,22 @@ def connect(address: str | None) -> Cluster:
     except (ConnectionError, RuntimeError, ValueError, getattr(ray.exceptions, "AuthenticationError", RuntimeError)) as exc:
         raise LdlError(f"cannot join the Ray cluster at {address or 'local'}: {_first_line(exc)}{_auth_hint(exc)}") from None
     return Cluster(ray, owned=True)
+
+
+@contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """ray.init makes SIGTERM a sys.exit; a handler the program set itself (ldl-video's turns
+    SIGTERM into the interrupt its clean-up waits for) is put back. Without one, Ray's stays:
+    its exit still shuts the local instance down."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        if callable(previous):
+            signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager

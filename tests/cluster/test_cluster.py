@@ -39,6 +39,12 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _default_stop_signals() -> None:
+    # a test run under nohup or in a background job would pass its ignored signals on
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _driver(script: str, env: dict[str, str], **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", script], env={**os.environ, **env}, cwd=HERE, text=True,
@@ -185,23 +191,29 @@ def test_no_address_starts_a_local_instance_and_leaves_nothing_behind(ray_cluste
     _wait_for(lambda: not local.processes(), 30)
 
 
-def test_ctrl_c_in_the_driver_stops_the_tasks_on_the_cluster(ray_cluster: RayCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_in_the_driver_stops_the_tasks_on_the_cluster(ray_cluster: RayCluster, tmp_path: Path,
+                                                                         signum: int) -> None:
+    # the driver handles signals as ldl-video's commands do: SIGTERM becomes the same interrupt as
+    # Ctrl-C, so that the same clean-up runs (Ray's own SIGTERM handler would just exit)
     script = f"""
 import cluster_tasks
 from ldl_video.cluster import connect
-with connect({ray_cluster.address!r}) as cluster:
+from ldl_video.errors import stop_signals_as_interrupts
+with stop_signals_as_interrupts(), connect({ray_cluster.address!r}) as cluster:
     tasks = [{{"name": str(i), "marks": {str(tmp_path)!r}}} for i in range(3)]
     try:
         list(cluster.map_unordered(cluster_tasks.wait_forever, tasks))
     except KeyboardInterrupt:
         print("interrupted")
 """
-    driver = _driver(script, ray_cluster.env)
+    driver = _driver(script, ray_cluster.env, preexec_fn=_default_stop_signals)
     _wait_for(lambda: len(list(tmp_path.glob("start-*"))) == 2, 90)
     workers = [int(path.read_text()) for path in tmp_path.glob("start-*")]
-    driver.send_signal(signal.SIGINT)
+    driver.send_signal(signum)
     out, err = driver.communicate(timeout=60)
     assert out.strip() == "interrupted", err
+    assert err == ""
     _wait_for(lambda: not any(_alive(pid) for pid in workers), 30)
     assert not list(tmp_path.glob("end-*"))
     assert len(list(tmp_path.glob("start-*"))) == 2  # the third task was never started
