@@ -132,3 +132,38 @@ def test_frames_stacked_for_one_batch_keep_their_order_and_planes() -> None:
     rgb = planes_to_rgb(stacked, fmt, torch.device("cpu")).permute(0, 2, 3, 1).numpy()
     for index, planes in enumerate(frames):
         np.testing.assert_allclose(rgb[index], _textbook_rgb(planes, *KR_KB[1], 8, False, (2, 2)), atol=2e-5)
+
+
+def test_motion_jpeg_full_range_is_read_as_full_range(tmp_path) -> None:
+    """MJPEG (webcams, old cameras) decodes to yuvj420p: full-range codes, which must not be
+    squeezed into 16-235 on the way in. The reference: the decoded codes, read with the textbook."""
+    import fractions
+
+    import av
+
+    from ldl_video.cli import main
+
+    width, height = 64, 48
+    index = np.kron(np.arange(12).reshape(3, 4), np.ones((16, 16), int))
+    colours = np.random.default_rng(3).integers(0, 256, (12, 3)).astype(np.uint8)
+    with av.open(str(tmp_path / "in.avi"), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25, options={"qscale": "2"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        frame = av.VideoFrame.from_ndarray(colours[index], format="rgb24").reformat(format="yuvj420p")
+        frame.pts, frame.time_base = 0, fractions.Fraction(1, 25)
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    with av.open(str(tmp_path / "in.avi")) as source:
+        decoded = next(source.decode(video=0))
+        assert decoded.format.name == "yuvj420p"
+        planes = [np.frombuffer(p, np.uint8).reshape(p.height, -1)[:, : p.width] for p in decoded.planes]
+    expected = _textbook_rgb(planes, *KR_KB[6], 8, True, (2, 2))  # untagged SD: BT.601
+    assert main([str(tmp_path / "in.avi"), str(tmp_path / "out.mkv"), "-m", "bicubic", "-s", "2", "--codec", "ffv1",
+                 "--pix-fmt", "gbrp16le", "--precision", "fp32", "--quiet"]) == 0
+    with av.open(str(tmp_path / "out.mkv")) as result:
+        g, b, r = (np.frombuffer(p, np.uint16).reshape(p.height, -1)[:, : p.width] for p in next(result.decode(video=0)).planes)
+    ours = np.stack([r, g, b], axis=-1) / 65535
+    # the centres of the inner blocks, where bicubic ×2 of a flat block is the block itself (a
+    # 16-235 squeeze would move most colours by 5-15 levels)
+    for x in (24, 40):
+        np.testing.assert_allclose(ours[48, 2 * x], expected[24, x], atol=2e-3)
