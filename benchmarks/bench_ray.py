@@ -1,7 +1,8 @@
 """What Ray costs ldl-video's --ray (ldl_video/cluster.py) on this machine, before any video work:
 
 1. `import ray` in a fresh interpreter.
-2. `connect(None)`: a local Ray instance started (ray.init) and stopped (close), in a fresh process.
+2. `connect(None)`: a local Ray instance started (ray.init) and stopped (close), in a fresh
+   process; `connect(address)`: the same process joining the running cluster of 3. instead.
 3. `ray start --head` and `ray start --address` for a second node (the cluster the tests use).
 4. Per-task overhead on that two-node cluster (one CPU per node): a no-op task one at a time
    (latency) and many in flight (throughput); the first tasks, which start the workers, apart.
@@ -39,11 +40,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "ray.md"
 MB = 1 << 20
 
 _IMPORT = "import time; t = time.perf_counter(); import ray; print(time.perf_counter() - t)"
-_LOCAL = """
-import time
+_CONNECT = """
+import sys, time
 t = time.perf_counter()
 from ldl_video.cluster import connect
-cluster = connect(None)
+cluster = connect(None if sys.argv[1] == "local" else sys.argv[1])
 started = time.perf_counter() - t
 t = time.perf_counter()
 cluster.close()
@@ -51,9 +52,9 @@ print(started, time.perf_counter() - t)
 """
 
 
-def _fresh(script: str) -> list[float]:
+def _fresh(script: str, *argv: str) -> list[float]:
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, env=env, check=True, cwd=ROOT)
     return [float(x) for x in done.stdout.split()]
 
 
@@ -77,10 +78,11 @@ def main() -> int:
     load_start = " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
     imports = [_fresh(_IMPORT)[0] for _ in range(args.repeats)]
-    local = [_fresh(_LOCAL) for _ in range(args.repeats)]
+    local = [_fresh(_CONNECT, "local") for _ in range(args.repeats)]
 
     with ray_cluster(nodes=2, cpus_per_node=1) as processes:
         os.environ.update(processes.env)  # the token, before this process imports ray
+        joins = [_fresh(_CONNECT, processes.address) for _ in range(args.repeats)]
         with connect(processes.address) as cluster:
             cold = _per_task(cluster, cluster_tasks.nothing, list(range(4)), None)
             one_at_a_time = _per_task(cluster, cluster_tasks.nothing, list(range(args.tasks // 4)), 1)
@@ -98,6 +100,7 @@ def main() -> int:
     import ray
 
     start_local, stop_local = (statistics.median(x[i] for x in local) for i in (0, 1))
+    join_s, leave_s = (statistics.median(x[i] for x in joins) for i in (0, 1))
     load_end = " / ".join(f"{x:.1f}" for x in os.getloadavg())
     lines = [
         "# Ray: what --ray costs before any video work",
@@ -113,6 +116,8 @@ def main() -> int:
         f"| `import ray` (fresh interpreter, median of {len(imports)}) | {statistics.median(imports):.2f} s |",
         f"| `connect(None)`: local instance started (ray.init), median of {len(local)} | {start_local:.2f} s |",
         f"| `close()` of that local instance (ray.shutdown) | {stop_local:.2f} s |",
+        f"| `connect(address)`: joining the running two-node cluster, median of {len(joins)} | {join_s:.2f} s |",
+        f"| `close()` leaving it | {leave_s:.2f} s |",
         f"| `ray start --head` (1 CPU, no dashboard) | {head_s:.2f} s |",
         f"| `ray start --address` (a second node) | {node_s:.2f} s |",
         f"| first 4 no-op tasks, workers starting (per task) | {cold * 1000:.0f} ms |",
