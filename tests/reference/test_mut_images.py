@@ -130,14 +130,36 @@ def test_alpha_into_jpeg_keeps_the_colour_or_gray(tmp_path: Path) -> None:
         assert _psnr(np.asarray(opened), _engine(gray)) > 35
 
 
-def test_webp_is_lossy_at_quality_95(tmp_path: Path) -> None:
-    """An opaque WebP is written lossy at quality 95 (a lossless one is several times larger)."""
+@pytest.mark.parametrize(("suffix", "pillow_options"), [(".webp", {"quality": 95}), (".jpg", {"quality": 95, "subsampling": 0})])
+def test_lossy_files_are_quality_95(tmp_path: Path, suffix: str, pillow_options: dict) -> None:
+    """WebP and JPEG are written at quality 95 (JPEG 4:4:4): the file is the size Pillow's libwebp
+    and libjpeg write at that setting (±5 %; one step of quality moves it by 10 % or more), and a
+    WebP is not lossless (several times larger)."""
     photo = _photo()
     Image.fromarray(photo).save(tmp_path / "in.png")
-    assert _cli(tmp_path / "in.png", tmp_path / "out.webp") == 0
-    with Image.open(tmp_path / "out.webp") as opened:
+    assert _cli(tmp_path / "in.png", tmp_path / f"out{suffix}") == 0
+    with Image.open(tmp_path / f"out{suffix}") as opened:
         written = np.asarray(opened.convert("RGB"))
     expected = _engine(photo)
     assert 38 < _psnr(written, expected) < 55
-    Image.fromarray(expected).save(tmp_path / "q95.webp", quality=95)  # Pillow's libwebp at the same setting
-    assert (tmp_path / "out.webp").stat().st_size < 1.5 * (tmp_path / "q95.webp").stat().st_size
+    Image.fromarray(expected).save(tmp_path / f"pillow{suffix}", **pillow_options)
+    ratio = (tmp_path / f"out{suffix}").stat().st_size / (tmp_path / f"pillow{suffix}").stat().st_size
+    assert 0.95 < ratio < 1.05, ratio
+
+
+@pytest.mark.parametrize(("suffix", "limit"), [(".webp", 16383), (".jpg", 65535)])
+def test_size_limits_are_the_formats_own(tmp_path: Path, suffix: str, limit: int) -> None:
+    """WebP holds 16383 pixels a side (libwebp's WEBP_MAX_DIMENSION), JPEG 65535 (a 16-bit field):
+    a result exactly at the limit is written, one pixel more is refused before any work."""
+    from ldl_video.errors import LdlError
+    from ldl_video.images import check_image_size
+
+    check_image_size(tmp_path / f"x{suffix}", 1, limit)
+    check_image_size(tmp_path / f"x{suffix}", limit, 1)
+    with pytest.raises(LdlError, match=f"limit of {limit}"):
+        check_image_size(tmp_path / f"x{suffix}", 1, limit + 1)
+    if suffix == ".webp":  # libwebp itself agrees
+        import cv2
+
+        assert cv2.imencode(".webp", np.zeros((1, limit, 3), np.uint8))[0]
+        assert not cv2.imencode(".webp", np.zeros((1, limit + 1, 3), np.uint8))[0]
