@@ -85,17 +85,19 @@ def _command(source: Path, out: Path, *extra: str) -> list[str]:
             "--segment", "0.4", *extra]
 
 
-def _kill_after_first_segment(command: list[str], job: Path) -> None:
-    """Start the job and SIGKILL it as soon as one segment is stored (no clean-up can run)."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+def _kill_after_first_segment(command: list[str], job: Path, sig: int = signal.SIGKILL) -> tuple[int, str]:
+    """Start the job and send `sig` as soon as one segment is stored (SIGKILL: no clean-up can
+    run). Returns the exit status and stderr."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     while not list(job.glob("seg-*.pkt")):
         assert process.poll() is None, "the job ended before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process.send_signal(sig)
+    _, err = process.communicate()
+    return process.returncode, err
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +148,9 @@ def test_a_killed_job_continues_where_it_stopped(killed_job):
 def test_restart_starts_over(tmp_path):
     source = write_clip(tmp_path / "clip.mkv", Clip(width=96, height=72, frames=30, gop=5))
     out = tmp_path / "out.mkv"
-    _kill_after_first_segment(_command(source, out), job_folder(out))
+    status, err = _kill_after_first_segment(_command(source, out, "--quiet"), job_folder(out), signal.SIGTERM)
+    assert status == 143  # a scheduler's stop: said in one line, and where the finished work is
+    assert "segments are kept in" in err and "the same command continues" in err and not out.exists()
     assert job_folder(out).exists()
     again = subprocess.run(_command(source, out, "--restart"), capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
