@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from ldl_video.video.colour import ColourTags, pixel_family
-from ldl_video.video.convert import PlaneFormat, planes_to_rgb, rgb_to_planes, stack_planes
+from ldl_video.video.convert import PlaneFormat, planes_to_rgb, read_planes, rgb_to_planes, stack_planes
 
 KR_KB = {1: (0.2126, 0.0722), 4: (0.30, 0.11), 6: (0.299, 0.114), 7: (0.212, 0.087), 9: (0.2627, 0.0593)}
 SUBSAMPLING = {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1), "410": (4, 4)}
@@ -167,3 +167,21 @@ def test_motion_jpeg_full_range_is_read_as_full_range(tmp_path) -> None:
     # 16-235 squeeze would move most colours by 5-15 levels)
     for x in (24, 40):
         np.testing.assert_allclose(ours[48, 2 * x], expected[24, x], atol=2e-3)
+
+
+@pytest.mark.parametrize(("pix_fmt", "size"), [("yuv420p", (40, 30)), ("nv12", (64, 48)), ("yuv420p", (64, 48))])
+def test_frames_of_another_size_or_layout_are_read_as_ffmpeg_scales_them(pix_fmt: str, size: tuple[int, int]) -> None:
+    """A stream whose resolution changes mid-way: later frames come out at the first frame's size
+    (64×48 here), as FFmpeg's own scaler makes them; a same-size planar frame is read untouched."""
+    import av
+
+    generator = np.random.default_rng(11)
+    frame = av.VideoFrame.from_ndarray(generator.integers(0, 256, (size[1], size[0], 3)).astype(np.uint8), format="rgb24")
+    frame = frame.reformat(format=pix_fmt)
+    fmt = _format("yuv420p", 1, LIMITED)
+    ours = read_planes(frame, fmt, (64, 48))
+    reference = frame.reformat(width=64, height=48, format="yuv420p")
+    for index, plane in enumerate(ours):
+        expected = np.frombuffer(reference.planes[index], np.uint8).reshape(reference.planes[index].height, -1)
+        np.testing.assert_array_equal(plane, expected[: plane.shape[0], : plane.shape[1]])
+        assert plane.shape == ((48, 64) if index == 0 else (24, 32))
