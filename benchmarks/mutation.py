@@ -156,7 +156,8 @@ def main() -> None:
     parser.add_argument("--collect", action="store_true",
                         help="only score what is in mutants/ now (a run whose parent process was stopped)")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
-    parser.add_argument("--mutants", nargs="*", default=[], help=argparse.SUPPRESS)
+    parser.add_argument("--mutants", nargs="*", default=[],
+                        help="with --survivors: only these of the survivors (e.g. leaving out those judged equivalent)")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.one:
@@ -176,6 +177,8 @@ def main() -> None:
             _report(name, module, tests, _results(module), {}, [], float("nan"))
             continue
         previous, rerun = _previous_survivors(name, module) if args.survivors else ({}, [])
+        if args.survivors and args.mutants:
+            rerun = [m for m in rerun if m in set(args.mutants)]
         if args.survivors:
             # Every survivor passed every test of the full run: only tests added since can kill it.
             before = json.loads((OUT / f"{name}.tests.json").read_text()) if (OUT / f"{name}.tests.json").is_file() else []
