@@ -211,18 +211,17 @@ def test_unknown_model_stops_the_job_before_any_file(tmp_path):
     assert not out.exists()
 
 
-def test_ctrl_c_keeps_finished_files_and_no_partial_one(tmp_path, long_mkv):
+def test_ctrl_c_keeps_finished_files_and_the_same_command_goes_on(tmp_path, long_mkv):
     src, out = tmp_path / "in", tmp_path / "out"
     png(src / "a.png", 9)
     shutil.copy(long_mkv, src / "long.mkv")
-    # A real network, so that 600 frames take a while after a.png is done.
-    command = [sys.executable, "-m", "ldl_video.cli", str(src), str(out), "-m", "realesr-animevideov3-x2", "--quiet"]
+    command = [sys.executable, "-m", "ldl_video.cli", str(src), str(out), "-m", "bicubic", "-s", "2", "--quiet"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
-    while not (out / "a.png").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(1.0)  # into long.mkv
+    # long.mkv has begun once its hidden work file (a partial result or a job folder) is there
+    while not list(out.glob(".long*")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert process.poll() is None, "finished before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
@@ -231,6 +230,22 @@ def test_ctrl_c_keeps_finished_files_and_no_partial_one(tmp_path, long_mkv):
     assert last == "ldl-video: interrupted; finished files are kept and the same command goes on with the rest"
     assert visible_files(out) == {"a.png"}
     assert not [p for p in out.rglob(".*") if "ldl-partial" in p.name]
+    finished = (out / "a.png").stat().st_mtime_ns
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (out / "a.png").stat().st_mtime_ns == finished, "a finished file was done again"
+    assert frame_count(out / "long.mkv") == frame_count(long_mkv)
+
+
+def test_a_job_folder_stopped_before_its_record_does_not_block_the_same_command(tmp_path):
+    """Ctrl-C just as a video begins can leave its hidden job folder made but still empty."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    video = write_clip(src / "v.mkv", Clip(frames=24, gop=6))
+    (out / ".v.mkv.ldl-job").mkdir(parents=True)
+    code, err = run_cli(src, out, "-m", "bicubic", "-s", "2", "--segment", "0.24", "--quiet")
+    assert code == 0, err
+    assert frame_count(out / "v.mkv") == frame_count(video) and not (out / ".v.mkv.ldl-job").exists()
 
 
 # ---- the new flags ----------------------------------------------------------------------------
