@@ -156,10 +156,26 @@ def test_size_limits_are_the_formats_own(tmp_path: Path, suffix: str, limit: int
 
     check_image_size(tmp_path / f"x{suffix}", 1, limit)
     check_image_size(tmp_path / f"x{suffix}", limit, 1)
-    with pytest.raises(LdlError, match=f"limit of {limit}"):
+    with pytest.raises(LdlError, match=rf"limit of {limit} pixels a side; write \.png or \.tif"):
         check_image_size(tmp_path / f"x{suffix}", 1, limit + 1)
     if suffix == ".webp":  # libwebp itself agrees
         import cv2
 
         assert cv2.imencode(".webp", np.zeros((1, limit, 3), np.uint8))[0]
         assert not cv2.imencode(".webp", np.zeros((1, limit + 1, 3), np.uint8))[0]
+
+
+def test_float_and_16_bit_into_8_bit_files_round_to_the_nearest_level(tmp_path: Path) -> None:
+    """Flat gray survives JPEG exactly, so the 8-bit level can be checked: v / 257 rounded for
+    16 bits (25829 / 257 = 100.502 -> 101, where truncating or a lopsided offset gives 100), and
+    x · 255 rounded for float (0.3933 · 255 = 100.29 -> 100, where x · 256 would give 101)."""
+    import png
+
+    with open(tmp_path / "deep.png", "wb") as f:
+        png.Writer(16, 16, greyscale=True, bitdepth=16).write(f, np.full((16, 16), 25829, np.uint16))
+    tifffile.imwrite(tmp_path / "float.tif", np.full((16, 16), 0.3933, np.float32))
+    for source, level in (("deep.png", 101), ("float.tif", 100)):
+        assert _cli(tmp_path / source, tmp_path / f"{source}.jpg") == 0
+        with Image.open(tmp_path / f"{source}.jpg") as opened:
+            assert opened.mode == "L"
+            assert np.unique(np.asarray(opened)).tolist() == [level], source
