@@ -166,16 +166,21 @@ def test_size_limits_are_the_formats_own(tmp_path: Path, suffix: str, limit: int
 
 
 def test_float_and_16_bit_into_8_bit_files_round_to_the_nearest_level(tmp_path: Path) -> None:
-    """Flat gray survives JPEG exactly, so the 8-bit level can be checked: v / 257 rounded for
-    16 bits (25829 / 257 = 100.502 -> 101, where truncating or a lopsided offset gives 100), and
-    x · 255 rounded for float (0.3933 · 255 = 100.29 -> 100, where x · 256 would give 101)."""
+    """Flat gray survives JPEG exactly, so the 8-bit level can be checked, on two flat halves
+    (16 pixels each, whole JPEG blocks away from the edge between them after ×2): v / 257 rounded
+    for 16 bits (25828 / 257 = 100.498 -> 100 and 25829 / 257 = 100.502 -> 101, where truncating
+    or an offset other than half a step gets one of them wrong), x · 255 rounded for float
+    (0.3933 · 255 = 100.29 -> 100 and 0.3953 · 255 = 100.80 -> 101, where x · 256 gives 101 and 101)."""
     import png
 
+    halves = np.repeat(np.array([[25828, 25829]], np.uint16), 16, axis=1).repeat(16, axis=0)  # 16×32
     with open(tmp_path / "deep.png", "wb") as f:
-        png.Writer(16, 16, greyscale=True, bitdepth=16).write(f, np.full((16, 16), 25829, np.uint16))
-    tifffile.imwrite(tmp_path / "float.tif", np.full((16, 16), 0.3933, np.float32))
-    for source, level in (("deep.png", 101), ("float.tif", 100)):
+        png.Writer(32, 16, greyscale=True, bitdepth=16).write(f, halves)
+    tifffile.imwrite(tmp_path / "float.tif", np.where(halves == 25828, 0.3933, 0.3953).astype(np.float32))
+    for source in ("deep.png", "float.tif"):
         assert _cli(tmp_path / source, tmp_path / f"{source}.jpg") == 0
         with Image.open(tmp_path / f"{source}.jpg") as opened:
-            assert opened.mode == "L"
-            assert np.unique(np.asarray(opened)).tolist() == [level], source
+            assert opened.mode == "L" and opened.size == (64, 32)
+            written = np.asarray(opened)
+        assert np.unique(written[:, :16]).tolist() == [100], source
+        assert np.unique(written[:, 48:]).tolist() == [101], source
