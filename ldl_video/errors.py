@@ -38,6 +38,14 @@ class Stopped(KeyboardInterrupt):
 _received: list[int] = []
 
 
+_interrupt_notes: list[str] = []
+
+
+def add_interrupt_note(text: str) -> None:
+    """A clause for the interrupt's one-line message, e.g. where the finished work was kept."""
+    _interrupt_notes.append(text)
+
+
 def signal_received() -> bool:
     """Whether Ctrl-C, SIGTERM or SIGHUP arrived during this command: an error caught after one
     is the interrupt's doing, and a loop over files must stop rather than go on."""
@@ -78,6 +86,7 @@ def report_errors(prog: str, action: Callable[[], int], interrupted: str) -> int
     with `interrupted` (SIGTERM and SIGHUP alike, exit 128 + the signal's number), anything else
     one line too (LDL_DEBUG=1 re-raises it for the traceback)."""
     _received.clear()
+    _interrupt_notes.clear()
     try:
         with stop_signals_as_interrupts():
             return action()
@@ -101,6 +110,7 @@ def report_errors(prog: str, action: Callable[[], int], interrupted: str) -> int
 
 
 def _report_signal(prog: str, signum: int, interrupted: str) -> int:
+    interrupted = "; ".join([interrupted, *_interrupt_notes])
     if signum == signal.SIGINT:
         print(f"{prog}: {interrupted}", file=sys.stderr)
         return 130

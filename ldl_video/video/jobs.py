@@ -12,7 +12,7 @@ from pathlib import Path
 
 import av
 
-from ..errors import LdlError
+from ..errors import LdlError, add_interrupt_note
 from ..files import atomic_output
 from .reader import VideoSource
 from .segments import (
@@ -92,11 +92,18 @@ def run_job(args: argparse.Namespace, source: VideoSource, job, plan: Plan,
             make_upscalers: Callable[[], list]) -> tuple[int, int]:
     """Run `plan`'s segments that are not finished yet, then join them into `job.target`.
     Closes `source`. Returns the output (width, height)."""
+    joined: list[JobFolder] = []
     try:
         with atomic_output(job.target, job.overwrite, lock=True) as tmp:  # held for the whole job: one writer
+            tmp.touch()  # the run's partial file is there from the start, as in one pass
             size, folder = _run(args, source, job, plan, make_upscalers, tmp)
+            joined.append(folder)
         folder.remove()  # only once OUTPUT is complete under its name
         return size
+    except BaseException:
+        if joined:  # everything was done but the result could not take its name (a file appeared there)
+            joined[0].remove()
+        raise
     finally:
         source.close()
 
@@ -129,11 +136,13 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
                  for segment, data in carried_packets(job.source, source.video.index, plan, todo))
         if todo:
             _run_segments(getattr(args, "ray", None), tasks, folder, make_upscalers, progress)
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP
+    except BaseException as exc:
         kept = len(folder.finished())
-        if kept:  # said even with --quiet: it is what the interrupted run leaves
-            print(f"ldl-video: {kept} of {total} segments are kept in {folder.path}; the same command continues "
-                  "from them (--restart starts over)", file=sys.stderr)
+        if not kept:
+            folder.remove()  # nothing done yet: nothing to keep, nothing left beside OUTPUT
+        elif isinstance(exc, KeyboardInterrupt):  # Ctrl-C, SIGTERM, SIGHUP: said in the interrupt's one line
+            add_interrupt_note(f"{kept} of {total} segments are kept in {folder.path}, and the same command "
+                               "continues from them (--restart starts over)")
         raise
     finally:
         progress.close()

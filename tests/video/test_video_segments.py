@@ -151,6 +151,7 @@ def test_restart_starts_over(tmp_path):
     status, err = _kill_after_first_segment(_command(source, out, "--quiet"), job_folder(out), signal.SIGTERM)
     assert status == 143  # a scheduler's stop: said in one line, and where the finished work is
     assert "segments are kept in" in err and "the same command continues" in err and not out.exists()
+    assert len(err.strip().splitlines()) == 1
     assert job_folder(out).exists()
     again = subprocess.run(_command(source, out, "--restart"), capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
