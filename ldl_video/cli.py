@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="discard the finished segments of an earlier run of this OUTPUT")
     p.add_argument("--ray", nargs="?", const="local", type=_ray_address, metavar="ADDRESS",
                    help="run video segments as Ray tasks: no ADDRESS starts a local Ray instance, `auto` joins the running "
-                   "cluster (or RAY_ADDRESS), else a cluster address such as ray://head:10001; needs ldl-video[cluster]. "
+                   "cluster (or RAY_ADDRESS), else a cluster address such as head:6379; needs ldl-video[cluster]. "
                    "Put it after INPUT OUTPUT, or write --ray=ADDRESS")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists (in a folder: redo finished results)")
     p.add_argument("--quiet", action="store_true", help="no progress output")

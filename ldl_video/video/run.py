@@ -120,14 +120,12 @@ def _plan(args: argparse.Namespace, source: VideoSource, job: VideoJob):
     elif source.seconds is not None and source.seconds < 2 * seconds and not (asked or ray):
         return None
     else:
-        plan = plan_segments(job.source, source.video.index, seconds)
+        plan = plan_segments(job.source, source.video.index, seconds, at_least=1 if ray else 2)  # a short one: one task
         if plan.reason is None:
             return plan
         reason = f"{job.source.name} cannot be cut into segments ({plan.reason}), so it is upscaled in one pass"
-    if ray:
-        raise LdlError(f"--ray needs a video it can cut into segments: {reason}; run without --ray")
-    if asked:
-        _say(f"{reason}; no resume for this run", job.quiet)
+    if asked or ray:
+        _say(f"{reason}{' here, not on the cluster' if ray else ''}; no resume for this run", job.quiet)
     return None
 
 

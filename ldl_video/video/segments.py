@@ -86,10 +86,10 @@ def _video_packets(path: Path, stream_index: int) -> tuple[list[tuple[int | None
         ERRORS.release()
 
 
-def plan_segments(path: Path, stream_index: int, seconds: float) -> Plan:
+def plan_segments(path: Path, stream_index: int, seconds: float, at_least: int = 2) -> Plan:
     """Cut at the first keyframe at least `seconds` after the previous cut. A keyframe qualifies
     only when every packet before it in decode order is shown before it (then decoding from it
-    cannot miss a frame that belongs after it)."""
+    cannot miss a frame that belongs after it). Fewer than `at_least` segments is a reason not to cut."""
     packets, time_base, reason = _video_packets(path, stream_index)
     if reason is None:
         reason = _uncuttable(packets)
@@ -112,7 +112,7 @@ def plan_segments(path: Path, stream_index: int, seconds: float) -> Plan:
     segments = [Segment(number, first, last[number], None if number == 0 else starts[number],
                         starts[number + 1] if number + 1 < len(cuts) else None, tuple(sorted(owned[number])))
                 for number, first in enumerate(cuts)]
-    if len(segments) < 2:
+    if len(segments) < at_least:
         return Plan(time_base, segments, "it is shorter than two segments" if len(packets) > 1 else "it has one frame")
     return Plan(time_base, segments)
 

@@ -1,7 +1,7 @@
 """`ldl-video --ray ADDRESS` on the real two-node cluster of conftest.py: a video's segments run as
 Ray tasks, one worker is killed with SIGKILL in the middle of a segment, and the output is still
 every frame, in order, equal to the same command run in one pass on this machine; a folder of
-three videos, one already done, goes over the same cluster."""
+three short videos (each one segment, one task), one already done, goes over the same cluster."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_a_folder_over_the_cluster_skips_what_is_done(ray_cluster, tmp_path):
     done.write_bytes(b"finished earlier")  # a complete result from an earlier run is never redone
     env = {**os.environ, **ray_cluster.env}
     run = subprocess.run([sys.executable, "-m", "ldl_video.cli", str(inputs), str(outputs), "-m", "bicubic", "-s", "2",
-                          "--codec", "ffv1", "--segment", "0.24", "--ray", ray_cluster.address], env=env,
+                          "--codec", "ffv1", "--ray", ray_cluster.address], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert done.read_bytes() == b"finished earlier"
