@@ -213,3 +213,16 @@ def test_x265_headers_of_other_machines_are_told_apart_by_their_parameter_sets()
     assert same_headers(one, four)
     assert not same_headers(one, _x265_header("yuv420p", 1))  # another profile
     assert not same_headers(one, _x265_header("yuv420p10le", 1, "log-level=error:bframes=0"))
+
+
+def test_ray_with_a_pipe_runs_here_in_one_pass(tmp_path):
+    """Standard input cannot be read twice, so it is not cut: under --ray it is upscaled here,
+    with a note, and no Ray instance is started for it."""
+    source = write_clip(tmp_path / "clip.mkv", Clip(frames=12))
+    out = tmp_path / "out.mkv"
+    done = subprocess.run([sys.executable, "-m", "ldl_video.cli", "-", str(out), "-m", "bicubic", "-s", "2", "--ray"],
+                          input=source.read_bytes(), capture_output=True, timeout=120)
+    err = done.stderr.decode()
+    assert done.returncode == 0, err
+    assert "here, not on the cluster" in err and "one pass" in err
+    assert len(frames(out)) == 12
