@@ -418,6 +418,9 @@ class JobFolder:
                 stored = json.loads(record.read_text())
             except (OSError, ValueError):
                 stored = None
+            if stored is None and not any(self.path.glob("seg-*.pkt")):
+                shutil.rmtree(self.path)  # a run stopped before it wrote its record: nothing was done
+                return self.open(identity, restart)
             if stored != identity:
                 raise LdlError(f"{self.path.name} holds an unfinished job {_difference(stored, identity)}; run the same "
                                "command to continue it, or add --restart to start over")
