@@ -409,9 +409,7 @@ class JobFolder:
         """Create the folder, or reuse it when it was made by the same command on the same file.
         Returns the indices of the segments already finished."""
         record = self.path / "job.json"
-        # A folder without its record was stopped between mkdir and the write below (Ctrl-C as a
-        # video begins): no segment can be in it yet, and it must not block the same command.
-        if self.path.exists() and (restart or not record.exists()):
+        if self.path.exists() and restart:
             shutil.rmtree(self.path)
         if self.path.exists():
             try:
