@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import io
 import sys
 from collections.abc import Callable, Iterator
 from fractions import Fraction
@@ -124,7 +125,7 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
     if done:
         _say(f"resuming {folder.path.name}: {len(done)} of {total} segments already done, {total - len(done)} to go",
              job.quiet)
-    for note in source.notes():
+    for note in source.notes() + _output_notes(source, job, size, container_format):
         _say(note, job.quiet)
     info = SourceInfo.of(source)
     frames_done = sum(len(s.pts) for s in plan.segments if s.index in done)
@@ -148,6 +149,15 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
         progress.close()
     _join(source, job, plan, folder, size, tmp)
     return size, folder
+
+
+def _output_notes(source: VideoSource, job, size: tuple[int, int], container_format: str) -> list[str]:
+    """What the output will lose or change (streams re-encoded or dropped, format limits), said
+    when the job starts rather than after its last segment: the output set up in memory."""
+    notes: list[str] = []
+    VideoSink(job.target, source, size, job.settings, notes,
+              container=av.open(io.BytesIO(), "w", format=container_format)).close()
+    return notes
 
 
 def _run_segments(ray: str | None, tasks: Iterator[SegmentTask], folder: JobFolder, make_upscalers,
@@ -250,11 +260,8 @@ def same_headers(a: bytes, b: bytes) -> bool:
 
 
 def _join(source: VideoSource, job, plan: Plan, folder: JobFolder, size: tuple[int, int], tmp: Path) -> None:
-    notes: list[str] = []
-    sink = VideoSink(tmp, source, size, job.settings, notes)
+    sink = VideoSink(tmp, source, size, job.settings, [])  # its notes were said when the job started
     try:
-        for note in notes:
-            _say(note, job.quiet)
         video = _video_packets(folder, plan, sink)
         waiting = next(video, None)
         for packet in source.passthrough_packets():

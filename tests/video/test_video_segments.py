@@ -226,3 +226,18 @@ def test_ray_with_a_pipe_runs_here_in_one_pass(tmp_path):
     assert done.returncode == 0, err
     assert "here, not on the cluster" in err and "one pass" in err
     assert len(frames(out)) == 12
+
+
+def test_notes_and_webm_as_in_one_pass(tmp_path, capsys):
+    """PCM audio and SubRip into WebM: the same notes (re-encoded, converted) as one pass, and VP9
+    segments (no global header) joined with the Opus audio."""
+    source = write_clip(tmp_path / "clip.mkv", Clip(frames=30, gop=5, audio=[("pcm_s16le", 2, "eng")],
+                                                   subtitles=[(100, 500, "x")]))
+    said = {}
+    for mode, seconds in (("one", "0"), ("cut", "0.2")):
+        assert main([str(source), str(tmp_path / f"{mode}.webm"), "-m", "bicubic", "-s", "2", "--segment", seconds]) == 0
+        said[mode] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("ldl-video:")]
+    assert said["cut"] == said["one"] and any("libopus" in line for line in said["one"])
+    got, want = frames(tmp_path / "cut.webm"), frames(tmp_path / "one.webm")
+    assert [t for t, _ in got] == [t for t, _ in want]
+    assert packet_digests(tmp_path / "cut.webm", "audio") == packet_digests(tmp_path / "one.webm", "audio")
