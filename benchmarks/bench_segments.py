@@ -75,12 +75,12 @@ def command(source: Path, out: Path, model: str, *extra: str) -> list[str]:
 CPU: list[float] = []  # CPU seconds of each timed run, in order
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     """Wall seconds; the run's CPU seconds (user + system) go to CPU. On a machine shared with
     other jobs the CPU time is the steadier measure of the work a mode adds."""
     before = os.times()
     start = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, env=env)
     wall = time.perf_counter() - start
     after = os.times()
     CPU.append(after.children_user + after.children_system - before.children_user - before.children_system)
@@ -182,6 +182,12 @@ def main() -> None:
         fresh, resumed, reused, total = resume_ratio(source, out, args.model)
         ray_local = timed(command(source, out, args.model, "--segment", "2", "--ray"))
         no_ray = timed(command(source, out, args.model, "--segment", "2"))
+        sys.path.insert(0, str(HERE.parent / "tests" / "cluster"))
+        from ray_processes import ray_cluster
+
+        with ray_cluster(nodes=2, cpus_per_node=1) as nodes:
+            two_nodes = timed(command(source, out, args.model, "--segment", "2", "--ray", nodes.address),
+                              env={**os.environ, **nodes.env})
         long_source = make_clip(folder / "long.mkv", 640, 360, 20.0 if args.quick else 60.0, gop=50)
         costs = driver_costs(long_source, 2.0, folder)
     machine = f"{cpu_name()}, {os.cpu_count()} cores, {platform.system()} (shared with other jobs while measured)"
@@ -200,7 +206,9 @@ def main() -> None:
         "",
         f"Ray, a local instance started by the command (one node, {os.cpu_count()} CPUs: one task at a time using every "
         f"core): {ray_local:.1f} s vs {no_ray:.1f} s without Ray (2-s segments), ratio {ray_local / no_ray:.2f}; "
-        "the difference is Ray's start-up and the worker loading the model.",
+        "the difference is Ray's start-up and the worker loading the model. "
+        f"A two-node cluster on this machine (`ray start`, one CPU per node, two segments at once): {two_nodes:.1f} s, "
+        f"ratio {two_nodes / no_ray:.2f} against one local process using both cores.",
         "",
         f"Driver work (640×360, 2-s segments, {costs['segments']} segments, mean {costs['mean_segment_bytes'] / 1e3:.0f} kB "
         f"of source packets each): the scan {costs['scan_s'] * 1e3:.0f} ms for the whole file; per segment, packing its "
