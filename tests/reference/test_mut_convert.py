@@ -110,9 +110,13 @@ def test_gray_is_luma_alone(pix_fmt: str, rng: int) -> None:
     bits = _bits(pix_fmt)
     full = rng == FULL
     y_off, y_span, _, _ = _levels(bits, full)
-    codes = np.arange(0, 2**bits, max(1, 2**bits // 512), dtype=np.uint8 if bits == 8 else np.uint16)[None, None]
+    ramp = np.arange(0, 2**bits, max(1, 2**bits // 512), dtype=np.uint8 if bits == 8 else np.uint16)
+    codes = np.stack([np.stack([ramp, ramp[::-1]]), np.stack([ramp[::-1], ramp])])  # 2 frames × 2 rows
     fmt = _format(pix_fmt, 1, rng)
-    ours = planes_to_rgb([codes], fmt, torch.device("cpu"))[0].permute(1, 2, 0).numpy()
+    rgb = planes_to_rgb([codes], fmt, torch.device("cpu"))
+    assert rgb.shape == (2, 3, 2, ramp.size)
+    np.testing.assert_array_equal(rgb[1].numpy(), rgb[0].flip(1).numpy())  # the frames are not mixed up
+    ours = rgb[0].permute(1, 2, 0).numpy()
     expected = np.clip((codes[0].astype(np.float64) - y_off) / y_span, 0, 1)
     for channel in range(3):
         np.testing.assert_allclose(ours[..., channel], expected, atol=1e-6)

@@ -184,3 +184,33 @@ def test_float_and_16_bit_into_8_bit_files_round_to_the_nearest_level(tmp_path: 
             written = np.asarray(opened)
         assert np.unique(written[:, :16]).tolist() == [100], source
         assert np.unique(written[:, 48:]).tolist() == [101], source
+
+
+@pytest.mark.parametrize(("channels", "mode"), [(1, "I;16"), (2, "LA"), (3, "RGB"), (4, "RGBA")])
+def test_tiff_output_is_what_other_readers_expect(tmp_path: Path, channels: int, mode: str) -> None:
+    """A .tiff result: gray, gray+alpha, RGB or RGBA as Pillow names them (alpha as unassociated
+    alpha, TIFF's ExtraSamples = 2), the values tifffile reads equal to the engine's."""
+    image = (np.random.default_rng(channels).random((12, 10, channels)) * 65535).astype(np.uint16)
+    if mode == "LA":
+        image = (image // 257).astype(np.uint8)  # Pillow reads gray+alpha TIFF at 8 bits only
+    tifffile.imwrite(tmp_path / "in.tif", image[..., 0] if channels == 1 else image,
+                     photometric="rgb" if channels >= 3 else "minisblack",
+                     extrasamples=["unassalpha"] if channels in (2, 4) else None)
+    assert _cli(tmp_path / "in.tif", tmp_path / "out.tiff") == 0
+    with tifffile.TiffFile(tmp_path / "out.tiff") as opened:
+        page = opened.pages[0]
+        assert tuple(page.extrasamples) == ((2,) if channels in (2, 4) else ())
+        written = page.asarray()
+    expected = _engine(image)
+    np.testing.assert_array_equal(written, expected[..., 0] if channels == 1 else expected)
+    with Image.open(tmp_path / "out.tiff") as pillow:
+        assert pillow.mode == mode and pillow.size == (20, 24)
+
+
+def test_an_image_the_encoder_refuses_is_one_line() -> None:
+    """Past the format's limit (the CLI checks before any work; the writer says it too)."""
+    from ldl_video.errors import LdlError
+    from ldl_video.images import write_image
+
+    with pytest.raises(LdlError, match=r"OpenCV could not encode .*x\.webp as \.webp"):
+        write_image(Path("/nonexistent/x.webp"), np.zeros((1, 16384, 3), np.uint8))
