@@ -20,6 +20,7 @@ from .segments import (
     JobFolder,
     ModelSpec,
     Plan,
+    SegmentBar,
     SegmentTask,
     SourceInfo,
     carried_packets,
@@ -45,27 +46,11 @@ class JobProgress:
         self.bar = tqdm(total=total, initial=done, unit="frame", desc="upscaling", file=sys.stderr, disable=quiet,
                         dynamic_ncols=True, smoothing=0.1)
 
-    def segment_bar(self) -> _SharedBar:
-        return _SharedBar(self.bar)
+    def segment_bar(self) -> SegmentBar:
+        return SegmentBar(self.bar)
 
     def close(self) -> None:
         self.bar.close()
-
-
-class _SharedBar:
-    """What a segment's pipeline updates: the job's bar, left open when the segment ends."""
-
-    def __init__(self, bar) -> None:
-        self.bar = bar
-
-    def update(self, pts: list[int]) -> None:
-        self.bar.update(len(pts))
-
-    def __enter__(self) -> _SharedBar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        pass
 
 
 def _model_spec(args: argparse.Namespace) -> ModelSpec:

@@ -344,13 +344,18 @@ def _upscalers_for(spec: ModelSpec) -> list:
     return _UPSCALERS[spec]
 
 
-class _NoBar:
-    """A worker shows no progress of its own; the driver counts finished segments."""
+class SegmentBar:
+    """What a segment's pipeline updates: the job's bar (left open when the segment ends), or
+    nothing on a worker, whose driver counts finished segments."""
+
+    def __init__(self, bar=None) -> None:
+        self.bar = bar
 
     def update(self, pts: list[int]) -> None:
-        pass
+        if self.bar is not None:
+            self.bar.update(len(pts))
 
-    def __enter__(self) -> _NoBar:
+    def __enter__(self) -> SegmentBar:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -367,7 +372,7 @@ def run_segment(task: SegmentTask, upscalers: list | None = None, progress: Call
     sink = SegmentSink(task)
     batch = task.model.batch if task.model else 1
     try:
-        report = Pipeline(source, sink, upscalers, batch, quiet=True, progress=progress or _NoBar).run()
+        report = Pipeline(source, sink, upscalers, batch, quiet=True, progress=progress or SegmentBar).run()
         if report.frames != len(task.pts):
             raise LdlError(f"segment {task.index + 1} gave {report.frames} of its {len(task.pts)} frames (damaged?); "
                            "run with --segment 0 (one pass, which reports and can keep damage)")
