@@ -104,13 +104,14 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
     identity = {"source": {"path": str(job.source.resolve()), **file_identity(job.source)},
                 "command": {**command_identity(spec, job.settings, container_format, segment_s), "weights": weights},
                 "plan": plan_identity(plan)}
+    notes = source.notes() + _output_notes(source, job, size, container_format)  # a bad --codec is refused here
     folder = JobFolder(job.target)
     done = folder.open(identity, bool(getattr(args, "restart", False)))
     total = len(plan.segments)
     if done:
         _say(f"resuming {folder.path.name}: {len(done)} of {total} segments already done, {total - len(done)} to go",
              job.quiet)
-    for note in source.notes() + _output_notes(source, job, size, container_format):
+    for note in notes:
         _say(note, job.quiet)
     info = SourceInfo.of(source)
     frames_done = sum(len(s.pts) for s in plan.segments if s.index in done)

@@ -241,3 +241,12 @@ def test_notes_and_webm_as_in_one_pass(tmp_path, capsys):
     got, want = frames(tmp_path / "cut.webm"), frames(tmp_path / "one.webm")
     assert [t for t, _ in got] == [t for t, _ in want]
     assert packet_digests(tmp_path / "cut.webm", "audio") == packet_digests(tmp_path / "one.webm", "audio")
+
+
+def test_a_refused_option_leaves_nothing_beside_output(tmp_path, capsys):
+    source = write_clip(tmp_path / "clip.mkv", Clip(frames=30, gop=5))
+    out = tmp_path / "out.mkv"
+    assert main([str(source), str(out), "-m", "bicubic", "--segment", "0.2", "--crf", "99"]) == 1
+    err = capsys.readouterr().err
+    assert "--crf 99" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]
