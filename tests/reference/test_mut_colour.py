@@ -207,3 +207,27 @@ def test_a_dropped_alpha_channel_is_said(tmp_path: Path, capsys: pytest.CaptureF
     source = _write(tmp_path / "in.mkv", pix_fmt)
     assert main([str(source), str(tmp_path / "out.mkv"), "-m", "bicubic", "-s", "2", "--codec", "ffv1"]) == 0
     assert f"alpha channel ({pix_fmt}) is dropped" in capsys.readouterr().err
+
+
+def test_palette_video_colours_are_the_palette_entries(tmp_path: Path) -> None:
+    """PNG frames with a palette (pal8, e.g. screen captures in QuickTime): each pixel is its
+    palette entry. (FFmpeg's GIF decoder hands out BGRA, so the GIF test does not cover pal8.)"""
+    index = np.kron(np.arange(9).reshape(3, 3), np.ones((16, 16), int)).astype(np.uint8)
+    palette = np.zeros((256, 4), np.uint8)
+    palette[:, 0], palette[:9, 1:] = 255, PALETTE  # PyAV takes pal8 entries as A, R, G, B
+    frame = av.VideoFrame.from_ndarray((index, palette), format="pal8")
+    frame.pts, frame.time_base = 0, fractions.Fraction(1, 25)
+    with av.open(str(tmp_path / "in.mov"), "w") as out:
+        stream = out.add_stream("png", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 48, 48, "pal8"
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    with av.open(str(tmp_path / "in.mov")) as container:
+        decoded = next(container.decode(video=0))
+        assert decoded.format.name == "pal8"
+        np.testing.assert_array_equal(decoded.to_ndarray(format="rgb24")[24, 24], PALETTE[4])  # FFmpeg agrees
+    _upscale(tmp_path / "in.mov", tmp_path / "out.mkv", "--codec", "ffv1", "--pix-fmt", "gbrp16le", "--precision", "fp32")
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        planes = next(container.decode(video=0)).planes
+        g, b, r = (np.frombuffer(p, np.uint16).reshape(p.height, -1)[:, : p.width] for p in planes)
+    np.testing.assert_allclose(np.array([r[48, 48], g[48, 48], b[48, 48]]) / 65535, PALETTE[4] / 255, atol=1e-4)
