@@ -130,7 +130,8 @@ def _report(name: str, module: str, tests: list[str], status: dict[str, str], pr
     """Scores and survivors of one module's run into build/mutation/. A survivors-only run
     (`rerun` given) updates the previous statuses of those mutants alone."""
     if rerun:
-        status = {**previous, **{k: status[k] for k in rerun if k in status}}
+        # a mutant a stopped run did not reach keeps its previous status
+        status = {**previous, **{k: status[k] for k in rerun if status.get(k, "not checked") != "not checked"}}
     else:
         (OUT / f"{name}.source-sha256").write_text(_source_hash(module))
         (OUT / f"{name}.tests.json").write_text(json.dumps(tests))
@@ -154,7 +155,8 @@ def main() -> None:
     parser.add_argument("--survivors", action="store_true",
                         help="re-run only the last full run's survivors; keep the other statuses")
     parser.add_argument("--collect", action="store_true",
-                        help="only score what is in mutants/ now (a run whose parent process was stopped)")
+                        help="only score what is in mutants/ now (a run whose parent process was stopped; "
+                             "with --survivors and the same --mutants, merged into the previous statuses)")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--mutants", nargs="*", default=[],
                         help="with --survivors: only these of the survivors (e.g. leaving out those judged equivalent)")
@@ -173,12 +175,12 @@ def main() -> None:
     for name in args.names or list(MODULES):
         module, tests = MODULES[name]
         tests = _tests_for(name, tests)
-        if args.collect:  # a run whose parent was stopped: its mutants/ folder is complete
-            _report(name, module, tests, _results(module), {}, [], float("nan"))
-            continue
         previous, rerun = _previous_survivors(name, module) if args.survivors else ({}, [])
         if args.survivors and args.mutants:
             rerun = [m for m in rerun if m in set(args.mutants)]
+        if args.collect:  # a run whose parent was stopped: score what its mutants/ folder holds
+            _report(name, module, tests, _results(module), previous, rerun, float("nan"))
+            continue
         if args.survivors:
             # Every survivor passed every test of the full run: only tests added since can kill it.
             before = json.loads((OUT / f"{name}.tests.json").read_text()) if (OUT / f"{name}.tests.json").is_file() else []
