@@ -73,6 +73,9 @@ IDS = [f"{p}-m{m}-{'full' if r == FULL else 'limited'}" for p, m, r in CASES]
 def test_encoding_gives_the_textbook_codes(pix_fmt: str, matrix: int, rng: int) -> None:
     h, w = 21, 37  # odd, and one past a multiple of 4
     rgb = np.random.default_rng(matrix).random((h, w, 3))
+    # whole chroma blocks of saturated blue, red, black and white: full-range Cb of blue is
+    # 2^(depth-1) + (2^depth - 1) / 2, half a code over the top, and must stay at the top
+    rgb[:4, :4], rgb[:4, 4:8], rgb[4:8, :4], rgb[4:8, 4:8] = (0, 0, 1), (1, 0, 0), (0, 0, 0), (1, 1, 1)
     fmt = _format(pix_fmt, matrix, rng)
     ours = rgb_to_planes(torch.from_numpy(rgb).permute(2, 0, 1)[None].float(), fmt)
     bits = _bits(pix_fmt)
