@@ -230,4 +230,7 @@ def test_palette_video_colours_are_the_palette_entries(tmp_path: Path) -> None:
     with av.open(str(tmp_path / "out.mkv")) as container:
         planes = next(container.decode(video=0)).planes
         g, b, r = (np.frombuffer(p, np.uint16).reshape(p.height, -1)[:, : p.width] for p in planes)
-    np.testing.assert_allclose(np.array([r[48, 48], g[48, 48], b[48, 48]]) / 65535, PALETTE[4] / 255, atol=1e-4)
+    # every block's centre (saturated entries survive a detour through 8-bit Y'CbCr by clipping; mid-tones do not)
+    centres = np.arange(3) * 32 + 16
+    seen = np.stack([r, g, b], axis=-1)[np.ix_(centres, centres)].reshape(9, 3) / 65535
+    np.testing.assert_allclose(seen, PALETTE / 255, atol=1e-4)
