@@ -192,3 +192,18 @@ def test_frames_of_another_size_or_layout_are_read_as_ffmpeg_scales_them(pix_fmt
         expected = np.frombuffer(reference.planes[index], np.uint8).reshape(reference.planes[index].height, -1)
         np.testing.assert_array_equal(plane, expected[: plane.shape[0], : plane.shape[1]])
         assert plane.shape == ((48, 64) if index == 0 else (24, 32))
+
+
+@pytest.mark.parametrize("pix_fmt", ["gbrp", "gbrp12le", "gbrp16le"])
+def test_planar_rgb_is_g_b_r_scaled_to_the_depth(pix_fmt: str) -> None:
+    """gbrp planes hold G, B, R (FFmpeg's order) as round(x · (2^depth − 1)), and read back as code / (2^depth − 1)."""
+    rgb = np.random.default_rng(5).random((1, 3, 5, 7))
+    bits = _bits(pix_fmt)
+    top = 2**bits - 1
+    fmt = _format(pix_fmt, 0, FULL)
+    planes = rgb_to_planes(torch.from_numpy(rgb).float(), fmt)
+    for plane, channel in zip(planes, (1, 2, 0), strict=True):
+        assert np.abs(plane[0].astype(np.int64) - np.rint(rgb[0, channel] * top)).max() <= (0 if bits <= 12 else 1)
+    back = planes_to_rgb(planes, fmt, torch.device("cpu")).numpy()
+    codes = np.stack([planes[2], planes[0], planes[1]], axis=1).astype(np.float64)
+    np.testing.assert_allclose(back, codes / top, atol=1e-6)

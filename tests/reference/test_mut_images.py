@@ -214,3 +214,25 @@ def test_an_image_the_encoder_refuses_is_one_line() -> None:
 
     with pytest.raises(LdlError, match=r"OpenCV could not encode .*x\.webp as \.webp"):
         write_image(Path("/nonexistent/x.webp"), np.zeros((1, 16384, 3), np.uint8))
+
+
+EXIF = b"Exif\0\0MM\0*\0\0\0\x08\0\0"  # an empty big-endian EXIF block: makes the file VP8X without alpha
+
+
+@pytest.mark.parametrize(("options", "mode"), [({"quality": 90}, "RGBA"), ({"quality": 90, "exif": EXIF}, "RGB"),
+                                               ({"lossless": True}, "RGBA"), ({"quality": 90}, "RGB")])
+def test_webp_alpha_is_read_from_its_header(tmp_path: Path, options: dict, mode: str) -> None:
+    """Lossy WebP with alpha (VP8X + ALPH), extended WebP without alpha (VP8X for EXIF), lossless
+    (VP8L) with alpha and plain lossy (VP8): channels as Pillow reads them, alpha exact."""
+    photo = _photo()
+    alpha = np.tile(np.linspace(10, 250, photo.shape[1]).astype(np.uint8), (photo.shape[0], 1))
+    source = Image.fromarray(np.dstack([photo, alpha]), "RGBA") if mode == "RGBA" else Image.fromarray(photo)
+    source.save(tmp_path / "x.webp", **options)
+    with Image.open(tmp_path / "x.webp") as opened:
+        assert opened.mode == mode
+        expected = np.asarray(opened)
+    ours = read_image(tmp_path / "x.webp")
+    assert ours.shape == expected.shape
+    assert np.abs(ours.astype(int) - expected).max() <= 3  # two WebP decoders (libwebp versions may differ by a level)
+    if mode == "RGBA":
+        np.testing.assert_array_equal(ours[..., 3], expected[..., 3])
