@@ -157,9 +157,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--model", default="ldl-compact-x2")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of the clip (default 15)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "segments.md")
     args = parser.parse_args()
-    seconds = 6.0 if args.quick else 15.0
+    seconds = 6.0 if args.quick else args.seconds
     width, height = (160, 90) if args.quick else (320, 180)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
