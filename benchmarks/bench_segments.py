@@ -207,7 +207,8 @@ def main() -> None:
         "",
         f"Ray, a local instance started by the command (one node, {os.cpu_count()} CPUs: one task at a time using every "
         f"core): {ray_local:.1f} s vs {no_ray:.1f} s without Ray (2-s segments), ratio {ray_local / no_ray:.2f}; "
-        "the difference is Ray's start-up and the worker loading the model. "
+        "(Ray adds its start-up and a worker loading the model; on a shared machine the wall times vary more "
+        "than that.) "
         f"A two-node cluster on this machine (`ray start`, one CPU per node, two segments at once): {two_nodes:.1f} s, "
         f"ratio {two_nodes / no_ray:.2f} against one local process using both cores.",
         "",
