@@ -52,7 +52,7 @@ def film(tmp_path_factory) -> Path:
 
 def test_a_worker_killed_mid_segment_loses_nothing(ray_cluster, film, tmp_path):
     reference = tmp_path / "one-pass.mkv"
-    assert subprocess.run(_command(film, reference, "--segment", "0")).returncode == 0
+    assert subprocess.run(_command(film, reference, "--segment", "0"), timeout=600).returncode == 0
     out = tmp_path / "ray.mkv"
     env = {**os.environ, **ray_cluster.env}
     job = subprocess.Popen(_command(film, out, "--segment", "0.24", "--ray", ray_cluster.address), env=env,

@@ -5,6 +5,7 @@ the same, whatever the container, clock or frame rate of the source."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import signal
@@ -20,6 +21,8 @@ from video_media import VFR_PTS, Clip, packet_digests, write_clip, write_transpo
 
 from ldl_video.cli import main
 from ldl_video.video.segments import plan_segments
+
+_run = functools.partial(subprocess.run, timeout=600)  # a stuck run fails the test instead of hanging the suite
 
 
 def upscale(src: Path, dst: Path, *extra: str) -> int:
@@ -96,7 +99,7 @@ def _kill_after_first_segment(command: list[str], job: Path, sig: int = signal.S
         assert time.monotonic() < deadline
         time.sleep(0.01)
     process.send_signal(sig)
-    _, err = process.communicate()
+    _, err = process.communicate(timeout=600)
     return process.returncode, err
 
 
@@ -110,7 +113,7 @@ def killed_job(tmp_path_factory):
     source = write_clip(folder / "film.mkv", Clip(width=96, height=72, frames=50, gop=10, pts=pts,
                                                   audio=[("aac", 2, "eng")]))
     reference = folder / "reference.mkv"
-    one_pass = subprocess.run(_command(source, reference, "--segment", "0", "--quiet"),
+    one_pass = _run(_command(source, reference, "--segment", "0", "--quiet"),
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert one_pass.returncode == 0
     out = folder / "out.mkv"
@@ -125,7 +128,7 @@ def test_a_killed_job_continues_where_it_stopped(killed_job):
     assert not out.exists()  # nothing under the final name
     assert 1 <= len(stored) < 5
     # a different command is refused in one line, and the finished segments are kept
-    refused = subprocess.run(_command(source, out, "--crf", "3", "--codec", "libx264"), capture_output=True, text=True)
+    refused = _run(_command(source, out, "--crf", "3", "--codec", "libx264"), capture_output=True, text=True)
     assert refused.returncode == 1
     assert "--restart" in refused.stderr and "encoder" in refused.stderr
     assert refused.stderr.count("\n") == 1
@@ -133,11 +136,11 @@ def test_a_killed_job_continues_where_it_stopped(killed_job):
     # so is a source that changed since (here: only touched)
     stat = source.stat()
     os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    changed = subprocess.run(_command(source, out), capture_output=True, text=True)
+    changed = _run(_command(source, out), capture_output=True, text=True)
     assert changed.returncode == 1 and "source" in changed.stderr and "--restart" in changed.stderr
     os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     # the same command continues: says how many it reused, recomputes only the rest
-    resumed = subprocess.run(_command(source, out), capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    resumed = _run(_command(source, out), capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(stored)} of 5 segments already done" in resumed.stderr
     assert_same_video(out, reference)
@@ -153,7 +156,7 @@ def test_restart_starts_over(tmp_path):
     assert "segments are kept in" in err and "the same command continues" in err and not out.exists()
     assert len(err.strip().splitlines()) == 1
     assert job_folder(out).exists()
-    again = subprocess.run(_command(source, out, "--restart"), capture_output=True, text=True,
+    again = _run(_command(source, out, "--restart"), capture_output=True, text=True,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert again.returncode == 0, again.stderr
     assert "already done" not in again.stderr
@@ -167,11 +170,11 @@ def test_a_damaged_segment_file_is_made_again(tmp_path):
     _kill_after_first_segment(_command(source, out), job_folder(out))
     for stored in job_folder(out).glob("seg-*.pkt"):  # a disk that lost the end of a file
         stored.write_bytes(stored.read_bytes()[:-7])
-    again = subprocess.run(_command(source, out), capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    again = _run(_command(source, out), capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert again.returncode == 0, again.stderr
     assert "already done" not in again.stderr
     reference = tmp_path / "reference.mkv"
-    assert subprocess.run(_command(source, reference, "--segment", "0", "--quiet")).returncode == 0
+    assert _run(_command(source, reference, "--segment", "0", "--quiet")).returncode == 0
     assert_same_video(out, reference)
 
 
@@ -220,7 +223,7 @@ def test_ray_with_a_pipe_runs_here_in_one_pass(tmp_path):
     with a note, and no Ray instance is started for it."""
     source = write_clip(tmp_path / "clip.mkv", Clip(frames=12))
     out = tmp_path / "out.mkv"
-    done = subprocess.run([sys.executable, "-m", "ldl_video.cli", "-", str(out), "-m", "bicubic", "-s", "2", "--ray"],
+    done = _run([sys.executable, "-m", "ldl_video.cli", "-", str(out), "-m", "bicubic", "-s", "2", "--ray"],
                           input=source.read_bytes(), capture_output=True, timeout=120)
     err = done.stderr.decode()
     assert done.returncode == 0, err
