@@ -89,8 +89,10 @@ def _has_alpha(data: np.ndarray) -> bool:
 def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
-    array = tifffile.imread(path)
-    if array.ndim == 3 and array.shape[0] <= 4 < array.shape[-1]:  # planar C×H×W
+    with tifffile.TiffFile(path) as tif:
+        array = tif.asarray()
+        planar = array.ndim == 3 and len(tif.pages) == 1 and tif.pages[0].planarconfig == tifffile.PLANARCONFIG.SEPARATE
+    if planar:  # C×H×W as the file says, whatever the picture's shape (a 3-pixel-wide RGB strip too)
         array = np.moveaxis(array, 0, -1)
     if array.dtype.kind == "f":
         array = array.astype(np.float32)

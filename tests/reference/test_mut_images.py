@@ -35,9 +35,6 @@ def test_planar_rgb_tiff_reads_as_pillow_sees_it(tmp_path: Path, height: int, wi
     np.testing.assert_array_equal(read_image(tmp_path / "pa.tif"), rgba)
 
 
-@pytest.mark.xfail(strict=True, reason="images._read_tiff guesses planar layout from the shape (first axis ≤ 4 < last): "
-                                        "a planar RGB TIFF 4 or fewer pixels wide is read as a 3-row, 4-channel image; "
-                                        "tifffile's page.planarconfig says which it is")
 def test_planar_rgb_tiff_narrower_than_five_pixels(tmp_path: Path) -> None:
     image = _rgb(10, 4)
     tifffile.imwrite(tmp_path / "p.tif", np.moveaxis(image, -1, 0), photometric="rgb", planarconfig="separate")
