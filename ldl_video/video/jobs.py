@@ -17,6 +17,7 @@ from ..errors import LdlError, add_interrupt_note
 from ..files import atomic_output
 from .reader import VideoSource
 from .segments import (
+    DEFAULT_SEGMENT_S,
     JobFolder,
     ModelSpec,
     Plan,
@@ -99,7 +100,7 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
     container_format = probe.format.name
     probe.close()
     spec = _model_spec(args)
-    segment_s = getattr(args, "segment", None) or _default_seconds()
+    segment_s = getattr(args, "segment", None) or DEFAULT_SEGMENT_S
     size, weights = _model_facts(args, source)
     identity = {"source": {"path": str(job.source.resolve()), **file_identity(job.source)},
                 "command": {**command_identity(spec, job.settings, container_format, segment_s), "weights": weights},
@@ -154,12 +155,6 @@ def _run_segments(ray: str | None, tasks: Iterator[SegmentTask], folder: JobFold
     upscalers = make_upscalers()
     for task in tasks:
         folder.store(task.index, run_segment(task, upscalers, progress.segment_bar))
-
-
-def _default_seconds() -> float:
-    from .segments import DEFAULT_SEGMENT_S
-
-    return DEFAULT_SEGMENT_S
 
 
 def _run_on_ray(address: str, tasks: Iterator[SegmentTask], folder: JobFolder, progress: JobProgress) -> None:

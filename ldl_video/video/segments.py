@@ -484,11 +484,8 @@ def _difference(stored: dict | None, identity: dict) -> str:
 
 
 def command_identity(spec: ModelSpec, settings: EncodeSettings, container_format: str, segment_s: float) -> dict:
-    """The options that change what a segment holds (not where it runs: device, batch, Ray)."""
-    model = spec.model
-    path = Path(model)
-    if path.is_file():
-        model = f"{path.resolve()} sha256:{hashlib.sha256(path.read_bytes()).hexdigest()}"
-    return {"model": model, "scale": spec.scale, "precision": spec.precision, "tile": spec.tile,
+    """The options that change what a segment holds (not where it runs: device, batch, Ray); the
+    job adds a digest of the weights themselves."""
+    return {"model": spec.model, "scale": spec.scale, "precision": spec.precision, "tile": spec.tile,
             "tile_overlap": spec.tile_overlap, "backend": spec.backend, "encoder": asdict(settings),
             "container": container_format, "segment": segment_s}
