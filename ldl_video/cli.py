@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=_positive_rate, help="frame rate of an image sequence INPUT, frames/%%05d.png (default 25)")
     p.add_argument("--segment", type=_segment_seconds, metavar="SECONDS",
                    help="resumable video job: cut at the source's keyframes into segments of at least SECONDS, kept "
-                   "beside OUTPUT until the end (default 6; a video shorter than two segments runs in one pass); "
+                   "beside OUTPUT until the end (default 6, for videos of a minute or more; shorter ones run in one pass); "
                    "0 = one pass, not resumable")
     p.add_argument("--restart", action="store_true", help="discard the finished segments of an earlier run of this OUTPUT")
     p.add_argument("--ray", nargs="?", const="local", type=_ray_address, metavar="ADDRESS",

@@ -107,17 +107,18 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
                 "plan": plan_identity(plan)}
     notes = source.notes() + _output_notes(source, job, size, container_format)  # a bad --codec is refused here
     folder = JobFolder(job.target)
-    done = folder.open(identity, bool(getattr(args, "restart", False)))
     total = len(plan.segments)
-    if done:
-        _say(f"resuming {folder.path.name}: {len(done)} of {total} segments already done, {total - len(done)} to go",
-             job.quiet)
-    for note in notes:
-        _say(note, job.quiet)
-    info = SourceInfo.of(source)
-    frames_done = sum(len(s.pts) for s in plan.segments if s.index in done)
-    progress = JobProgress(plan.frames, frames_done, job.quiet)
-    try:
+    progress = None
+    try:  # from the folder's creation on: an interrupt anywhere leaves it only if a segment was finished
+        done = folder.open(identity, bool(getattr(args, "restart", False)))
+        if done:
+            _say(f"resuming {folder.path.name}: {len(done)} of {total} segments already done, {total - len(done)} to go",
+                 job.quiet)
+        for note in notes:
+            _say(note, job.quiet)
+        info = SourceInfo.of(source)
+        frames_done = sum(len(s.pts) for s in plan.segments if s.index in done)
+        progress = JobProgress(plan.frames, frames_done, job.quiet)
         todo = {s.index for s in plan.segments} - set(done)
         tasks = (SegmentTask(segment.index, data, segment.start, segment.end, segment.pts, info, container_format, size,
                              job.settings, spec)
@@ -133,7 +134,8 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
                                "continues from them (--restart starts over)")
         raise
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
     _join(source, job, plan, folder, size, tmp)
     return size, folder
 

@@ -101,10 +101,10 @@ def upscale_video(args: argparse.Namespace, source_path: Path, target: Path, ups
 
 def _plan(args: argparse.Namespace, source: VideoSource, job: VideoJob):
     """Where to cut the video into resumable segments, or None for one pass: pipes, image
-    sequences, animations, an artifact map, and videos shorter than two segments run in one
-    pass (and a file that cannot be cut safely, said when segments were asked for)."""
+    sequences, animations, an artifact map, and (unless --segment or --ray asks) videos shorter
+    than a minute run in one pass; so does a file that cannot be cut safely (said when asked)."""
     from .reader import STDIN, is_sequence
-    from .segments import DEFAULT_SEGMENT_S, plan_segments
+    from .segments import AUTO_SEGMENTS_FROM_S, DEFAULT_SEGMENT_S, plan_segments
 
     asked = getattr(args, "segment", None)
     ray = getattr(args, "ray", None)
@@ -117,8 +117,8 @@ def _plan(args: argparse.Namespace, source: VideoSource, job: VideoJob):
         reason = "a pipe, an image sequence or an animation is upscaled in one pass"
     elif job.artifact_map is not None:
         reason = "--artifact-map is written in one pass"
-    elif source.seconds is not None and source.seconds < 2 * seconds and not (asked or ray):
-        return None
+    elif not (asked or ray) and (source.seconds is None or source.seconds < max(2 * seconds, AUTO_SEGMENTS_FROM_S)):
+        return None  # a short clip is quicker redone than resumed: one pass, as before there were segments
     else:
         plan = plan_segments(job.source, source.video.index, seconds, at_least=1 if ray else 2)  # a short one: one task
         if plan.reason is None:

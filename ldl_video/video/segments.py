@@ -34,6 +34,7 @@ from .writer import EncodeSettings, VideoSink
 
 JOB_VERSION = 1
 DEFAULT_SEGMENT_S = 6.0
+AUTO_SEGMENTS_FROM_S = 60.0  # without --segment, shorter videos run in one pass
 _CARRIER = "nut"  # keeps any codec and any time base: how a segment's source packets travel
 
 
