@@ -52,6 +52,14 @@ def signal_received() -> bool:
     return bool(_received)
 
 
+def raise_if_interrupted() -> None:
+    """Raise a received Ctrl-C, SIGTERM or SIGHUP again where it cannot be lost: a signal that
+    arrives while Python runs a finaliser or a C library's callback raises there, and there the
+    exception is ignored (the run would go on and exit 0). Long loops call this."""
+    if _received:
+        raise KeyboardInterrupt if _received[0] == signal.SIGINT else Stopped(_received[0])
+
+
 def _stop(signum: int, frame) -> None:
     _received.append(signum)
     signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once, clean-up or not

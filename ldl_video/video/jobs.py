@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 
-from ..errors import LdlError, add_interrupt_note
+from ..errors import LdlError, add_interrupt_note, raise_if_interrupted
 from ..files import atomic_output
 from .reader import VideoSource
 from .segments import (
@@ -157,6 +157,7 @@ def _run_segments(ray: str | None, tasks: Iterator[SegmentTask], folder: JobFold
     upscalers = make_upscalers()
     for task in tasks:
         folder.store(task.index, run_segment(task, upscalers, progress.segment_bar))
+        raise_if_interrupted()
 
 
 def _run_on_ray(address: str, tasks: Iterator[SegmentTask], folder: JobFolder, progress: JobProgress) -> None:

@@ -21,6 +21,7 @@ import av
 import numpy as np
 import torch
 
+from ..errors import raise_if_interrupted
 from ..upscaler import Upscaler
 from .convert import PlaneFormat, planes_to_rgb, rgb_to_planes, stack_planes
 from .reader import DecodedFrame, DecodeReport, VideoSource
@@ -217,6 +218,7 @@ class Pipeline:
     def _result(self, seq: int) -> Result:
         with self.results_ready:
             while seq not in self.results:
+                raise_if_interrupted()
                 if self.failure is not None:
                     raise self.failure
                 self.results_ready.wait(timeout=_POLL_S)
@@ -224,6 +226,7 @@ class Pipeline:
 
     def _next(self):
         while True:
+            raise_if_interrupted()
             if self.failure is not None:
                 raise self.failure
             try:

@@ -240,3 +240,44 @@ def test_ctrl_c_during_start_up(tmp_path, long_mkv, after):
     assert process.returncode == 130, err
     assert "Traceback" not in err and err.strip().splitlines() == ["ldl-video: interrupted; no output written"]
     assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+_SWALLOWED_CTRL_C = """
+import os, signal, sys
+from ldl_video.cli import main
+from ldl_video.video import writer
+
+written = []
+original = writer.VideoSink.write_frames
+
+
+class Finaliser:
+    def __del__(self):  # Ctrl-C lands while Python runs a finaliser: its KeyboardInterrupt is ignored there
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100000):
+            pass
+
+
+def write_frames(self, planes, pts):
+    written.append(len(pts))
+    if len(written) == 5:
+        Finaliser()
+    return original(self, planes, pts)
+
+
+writer.VideoSink.write_frames = write_frames
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("segment", ["0", "0.4"])
+def test_ctrl_c_swallowed_by_a_finaliser_still_stops_the_run(tmp_path, long_mkv, segment):
+    """Python ignores an exception raised inside __del__ (or a C library's callback), so a Ctrl-C
+    that lands there would be lost and the run would finish with exit 0; the run notices the
+    received signal at its next step and stops as Ctrl-C does."""
+    out = tmp_path / "out.mkv"
+    done = subprocess.run([sys.executable, "-c", _SWALLOWED_CTRL_C, str(long_mkv), str(out), "-m", "bicubic", "-s", "2",
+                           "--quiet", "--segment", segment], capture_output=True, text=True, timeout=300,
+                          preexec_fn=_default_stop_signals)
+    assert done.returncode == 130, done.stderr
+    assert "interrupted" in done.stderr and not out.exists()
