@@ -175,6 +175,7 @@ def _run_on_ray(address: str, tasks: Iterator[SegmentTask], folder: JobFolder, p
         index, frames = submitted[position]
         folder.store(index, blob)
         progress.bar.update(frames)
+        raise_if_interrupted()
 
 
 _CLUSTERS: dict[str, object] = {}
