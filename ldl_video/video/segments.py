@@ -272,7 +272,9 @@ class SegmentSource:
         `len(pts)` of them; those shown before the keyframe belong to the segment before."""
         with av.open(io.BytesIO(self.task.data)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # Slice threads only: closing a decoder with frame threads mid-stream (an interrupt) could
+            # deadlock when those threads log through Python; a segment's decode is not the bottleneck.
+            stream.thread_type = "SLICE"
             mark = None
             for packet in container.demux(stream):
                 if mark is None and packet.pts is not None:
