@@ -36,8 +36,10 @@ def _write(path: Path, pix_fmt: str, width: int = 32, height: int = 32, codec: s
             context.color_primaries, context.color_trc, context.colorspace, context.color_range = tags
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(format=pix_fmt)
         frame.pts, frame.time_base = 0, fractions.Fraction(1, 25)
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode())
+        for packet in stream.encode(frame) + stream.encode():
+            if packet.pts is not None and (packet.dts is None or not 0 <= packet.pts - packet.dts <= 25):
+                packet.dts = packet.pts  # x265 may date a one-frame clip's packet ~1e11 early, which MKV refuses
+            out.mux(packet)
     return path
 
 
@@ -95,8 +97,10 @@ def _flat_yuv(path: Path, width: int, height: int, codes: tuple[int, int, int]) 
         for plane, value in zip(frame.planes, codes, strict=True):
             np.frombuffer(plane, np.uint8)[:] = value
         frame.pts, frame.time_base = 0, fractions.Fraction(1, 25)
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode())
+        for packet in stream.encode(frame) + stream.encode():
+            if packet.pts is not None and (packet.dts is None or not 0 <= packet.pts - packet.dts <= 25):
+                packet.dts = packet.pts  # x265 may date a one-frame clip's packet ~1e11 early, which MKV refuses
+            out.mux(packet)
     return path
 
 
