@@ -23,6 +23,13 @@ from ldl_video.video.colour import parse_mastering_display
 MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,6000)"
 
 
+def _mux_one_frame(out: av.container.OutputContainer, stream: av.stream.Stream, frame: av.VideoFrame) -> None:
+    for packet in stream.encode(frame) + stream.encode():
+        if packet.pts is not None and (packet.dts is None or not 0 <= packet.pts - packet.dts <= 25):
+            packet.dts = packet.pts  # x265 may date a one-frame clip's packet ~1e11 early, which MKV refuses
+        out.mux(packet)
+
+
 def _write(path: Path, pix_fmt: str, width: int = 32, height: int = 32, codec: str = "ffv1",
            options: dict[str, str] | None = None, tags: tuple[int, int, int, int] | None = None) -> Path:
     """One frame of a horizontal ramp in `pix_fmt` (made through swscale from 16-bit RGB)."""
@@ -36,10 +43,7 @@ def _write(path: Path, pix_fmt: str, width: int = 32, height: int = 32, codec: s
             context.color_primaries, context.color_trc, context.colorspace, context.color_range = tags
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(format=pix_fmt)
         frame.pts, frame.time_base = 0, fractions.Fraction(1, 25)
-        for packet in stream.encode(frame) + stream.encode():
-            if packet.pts is not None and (packet.dts is None or not 0 <= packet.pts - packet.dts <= 25):
-                packet.dts = packet.pts  # x265 may date a one-frame clip's packet ~1e11 early, which MKV refuses
-            out.mux(packet)
+        _mux_one_frame(out, stream, frame)
     return path
 
 
@@ -97,10 +101,7 @@ def _flat_yuv(path: Path, width: int, height: int, codes: tuple[int, int, int]) 
         for plane, value in zip(frame.planes, codes, strict=True):
             np.frombuffer(plane, np.uint8)[:] = value
         frame.pts, frame.time_base = 0, fractions.Fraction(1, 25)
-        for packet in stream.encode(frame) + stream.encode():
-            if packet.pts is not None and (packet.dts is None or not 0 <= packet.pts - packet.dts <= 25):
-                packet.dts = packet.pts  # x265 may date a one-frame clip's packet ~1e11 early, which MKV refuses
-            out.mux(packet)
+        _mux_one_frame(out, stream, frame)
     return path
 
 
