@@ -54,11 +54,6 @@ class JobProgress:
         self.bar.close()
 
 
-def _model_spec(args: argparse.Namespace) -> ModelSpec:
-    return ModelSpec(args.model, args.scale, getattr(args, "precision", "auto"), args.tile, args.tile_overlap, args.batch,
-                     getattr(args, "backend", "auto"), "auto")
-
-
 def _model_facts(args: argparse.Namespace, source: VideoSource) -> tuple[tuple[int, int], str]:
     """The output size, and a digest of the network's weights: segments made with other weights
     under the same name (a newer release of a shipped model) are not mixed with new ones."""
@@ -99,7 +94,7 @@ def _run(args, source: VideoSource, job, plan: Plan, make_upscalers, tmp: Path) 
     probe = open_output(tmp)
     container_format = probe.format.name
     probe.close()
-    spec = _model_spec(args)
+    spec = ModelSpec.of(args)
     segment_s = getattr(args, "segment", None) or DEFAULT_SEGMENT_S
     size, weights = _model_facts(args, source)
     identity = {"source": {"path": str(job.source.resolve()), **file_identity(job.source)},

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import errno
 import sys
 from contextlib import ExitStack
@@ -15,6 +14,7 @@ from ..files import atomic_output
 from ..upscaler import Upscaler
 from .pipeline import Pipeline
 from .reader import DecodeReport, VideoSource, is_animated
+from .segments import ModelSpec, build_upscalers
 from .writer import EncodeSettings, VideoSink
 
 _DISK_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EFBIG: "the file grew past the size limit",
@@ -30,17 +30,8 @@ def parse_devices(spec: str | None) -> list[str]:
 
 
 def make_upscalers(args: argparse.Namespace, devices: list[str]) -> list[Upscaler]:
-    """One Upscaler per device, each with its own copy of the network (moving a network to a
-    device moves it in place)."""
-    from ..zoo import load_model
-
-    model = load_model(args.model, device="cpu", scale=args.scale)
-    upscalers = []
-    for index, device in enumerate(devices):
-        own = model if index == len(devices) - 1 else copy.deepcopy(model)
-        upscalers.append(Upscaler(own, scale=args.scale, device=device, precision=args.precision, tile=args.tile,
-                                  tile_overlap=args.tile_overlap, batch_size=args.batch, backend=args.backend))
-    return upscalers
+    """One Upscaler per device, from the command line's options."""
+    return build_upscalers(ModelSpec.of(args), devices)
 
 
 def _say(message: str, quiet: bool) -> None:

@@ -13,6 +13,7 @@ and renamed when complete; a job interrupted in any way continues from the files
 from __future__ import annotations
 
 import bisect
+import copy
 import hashlib
 import io
 import json
@@ -204,6 +205,27 @@ class ModelSpec:
     backend: str = "auto"
     device: str = "auto"
 
+    @classmethod
+    def of(cls, args) -> ModelSpec:
+        """From the command line's options (device: each worker's own)."""
+        return cls(args.model, args.scale, getattr(args, "precision", "auto"), args.tile, args.tile_overlap, args.batch,
+                   getattr(args, "backend", "auto"))
+
+
+def build_upscalers(spec: ModelSpec, devices: list[str]) -> list:
+    """One Upscaler per device, each with its own copy of the network (moving a network to a
+    device moves it in place)."""
+    from ..upscaler import Upscaler
+    from ..zoo import load_model
+
+    model = load_model(spec.model, device="cpu", scale=spec.scale)
+    upscalers = []
+    for index, device in enumerate(devices):
+        own = model if index == len(devices) - 1 else copy.deepcopy(model)
+        upscalers.append(Upscaler(own, scale=spec.scale, device=device, precision=spec.precision, tile=spec.tile,
+                                  tile_overlap=spec.tile_overlap, batch_size=spec.batch, backend=spec.backend))
+    return upscalers
+
 
 @dataclass(frozen=True)
 class SegmentTask:
@@ -336,14 +358,8 @@ _UPSCALERS: dict[ModelSpec, list] = {}
 def _upscalers_for(spec: ModelSpec) -> list:
     """A worker keeps its model between segments."""
     if spec not in _UPSCALERS:
-        from ..upscaler import Upscaler
-        from ..zoo import load_model
-
-        model = load_model(spec.model, device="cpu", scale=spec.scale)
         _UPSCALERS.clear()
-        _UPSCALERS[spec] = [Upscaler(model, scale=spec.scale, device=spec.device, precision=spec.precision,
-                                     tile=spec.tile, tile_overlap=spec.tile_overlap, batch_size=spec.batch,
-                                     backend=spec.backend)]
+        _UPSCALERS[spec] = build_upscalers(spec, [spec.device])
     return _UPSCALERS[spec]
 
 
