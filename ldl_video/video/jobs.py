@@ -247,11 +247,11 @@ def _join(source: VideoSource, job, plan: Plan, folder: JobFolder, size: tuple[i
         for packet in source.passthrough_packets():
             when = _seconds(packet.dts if packet.dts is not None else packet.pts, packet.time_base)
             while waiting is not None and _seconds(waiting.dts, waiting.time_base) <= when:
-                sink.container.mux(waiting)
+                sink.mux_video([waiting])
                 waiting = next(video, None)
             sink.write_packet(packet)
         while waiting is not None:
-            sink.container.mux(waiting)
+            sink.mux_video([waiting])
             waiting = next(video, None)
         for note in sink.timeline_notes():
             _say(note, job.quiet)

@@ -26,6 +26,8 @@ CFR_ENCODERS = ("mpeg1video", "mpeg2video")
 _PICTURE_SUFFIX = {"mjpeg": "jpg", "png": "png", "bmp": "bmp", "webp": "webp", "gif": "gif", "tiff": "tiff"}
 HDR_ENCODERS = ("libx265", "libsvtav1")  # those that take mastering-display and content-light metadata
 _STALE_GLOBAL_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands"}
+PROGRAM_STREAM_FORMATS = ("mpeg", "vob", "dvd", "svcd", "vcd")  # FFmpeg's MPEG-PS muxer under its names
+_PICTURE_START_CODE = b"\x00\x00\x01\x00"
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,45 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
 
 
 
+class PictureStartAligner:
+    """MPEG-1/2 video packets re-cut at picture start codes, for FFmpeg's MPEG-PS muxer.
+
+    A program stream packet's PTS belongs to the first picture whose picture start code begins in
+    it (ISO/IEC 13818-1, 2.4.3.7), and FFmpeg's demuxer reads it so. FFmpeg's muxer instead gives
+    it to the first *encoder packet* beginning in it, and a keyframe's packet begins with the
+    sequence and GOP headers: when those end one muxer packet and the picture start code opens the
+    next, that packet is stamped with the following picture's time, and players show one time
+    twice and skip one. Moving the headers to the end of the packet before leaves the byte stream
+    as it was and makes both rules agree. Holds one packet back; `drain()` gives it."""
+
+    def __init__(self) -> None:
+        self.held: av.Packet | None = None
+
+    def push(self, packet: av.Packet) -> list[av.Packet]:
+        data = bytes(packet)
+        start = data.find(_PICTURE_START_CODE)
+        out = []
+        if self.held is not None:
+            if start > 0:
+                out.append(_with_payload(self.held, bytes(self.held) + data[:start]))
+                packet = _with_payload(packet, data[start:])
+            else:
+                out.append(self.held)
+        self.held = packet
+        return out
+
+    def drain(self) -> list[av.Packet]:
+        held, self.held = self.held, None
+        return [held] if held is not None else []
+
+
+def _with_payload(packet: av.Packet, data: bytes) -> av.Packet:
+    made = av.Packet(data)
+    made.pts, made.dts, made.duration = packet.pts, packet.dts, packet.duration
+    made.time_base, made.is_keyframe, made.stream = packet.time_base, packet.is_keyframe, packet.stream
+    return made
+
+
 def even_size(width: int, height: int, family: PixelFamily) -> tuple[int, int]:
     return (width - width % 2 if family.needs_even_width else width,
             height - height % 2 if family.needs_even_height else height)
@@ -221,6 +262,8 @@ class VideoSink:
         if source.video is not None:  # a segment's encoder has no source stream; the join copies its tags
             copy_stream_info(source.video, stream)
         self.video = stream
+        self.aligner = (PictureStartAligner() if encoder.codec in CFR_ENCODERS and out.format.name in PROGRAM_STREAM_FORMATS
+                        else None)
         self.pts_time_base = source.time_base
         self._last_dts: int | None = None
         self.handlers = {}
@@ -288,7 +331,15 @@ class VideoSink:
             self._mux_video(self._ordered(self.video.encode(frame)))
 
     def _mux_video(self, packets: list[av.Packet]) -> None:
-        self.container.mux(packets)
+        self.mux_video(packets)
+
+    def mux_video(self, packets: list[av.Packet]) -> None:
+        """Encoded packets of the video stream into the file (the join of segments hands its here)."""
+        if self.aligner is None:
+            self.container.mux(packets)
+            return
+        for packet in packets:
+            self.container.mux(self.aligner.push(packet))
 
     def _ordered(self, packets: list[av.Packet]) -> list[av.Packet]:
         """x265 gives a clip shorter than its look-ahead decode times of about -3e11; MKV shrugs,
@@ -321,6 +372,8 @@ class VideoSink:
     def finish(self) -> None:
         """Drain the encoders and write the trailer (the file is complete after this)."""
         self._mux_video(self._ordered(self.video.encode(None)))
+        if self.aligner is not None:
+            self.container.mux(self.aligner.drain())
         for handler in self.handlers.values():
             self.container.mux(handler.flush())
         self.container.close()
