@@ -5,6 +5,7 @@ mov_text), dropped with a note when neither is possible (bitmap subtitles in MP4
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from fractions import Fraction
 
 import av
@@ -53,12 +54,42 @@ def codec_id_name(stream: av.stream.Stream) -> str:
     return context.codec.canonical_name
 
 
+# How far the second look at an input may read to find an audio track's frame size.
+_PROBE_BYTES = 64 << 20
+_PROBE_MICROSECONDS = 3600 * 10**6
+
+
+@contextmanager
+def _with_frame_size(source: av.stream.Stream):
+    """`source`, or the same track from a second opening of its file that reads on until it has
+    decoded a frame. FFmpeg's first look stops after about 5 s; when a file's audio comes later
+    (a muxer that wrote the video first) the track's frame size stays unknown, and Matroska then
+    writes neither the default duration nor the last block's own shorter one: the copy's packets
+    read back without durations."""
+    context = source.codec_context
+    if (source.type != "audio" or context is None or context.frame_size or context.name.startswith("pcm_")
+            or source.container is None):
+        yield source
+        return
+    try:
+        probe = av.open(source.container.name, options={"probesize": str(_PROBE_BYTES),
+                                                         "analyzeduration": str(_PROBE_MICROSECONDS)})
+    except (av.error.FFmpegError, OSError, ValueError):
+        yield source
+        return
+    with probe:
+        probed = probe.streams[source.index] if source.index < len(probe.streams) else None
+        same = probed is not None and probed.type == "audio" and codec_id_name(probed) == codec_id_name(source)
+        yield probed if same and probed.codec_context.frame_size else source
+
+
 class CopiedStream:
     """Packets go out as they came in, only re-labelled with the new stream."""
 
     def __init__(self, output: av.container.OutputContainer, source: av.stream.Stream) -> None:
         self.source = source
-        self.stream = output.add_stream_from_template(source)
+        with _with_frame_size(source) as template:
+            self.stream = output.add_stream_from_template(template)
         copy_stream_info(source, self.stream)
         self.description = f"{source.type} #{source.index} ({codec_id_name(source)}) copied"
 
