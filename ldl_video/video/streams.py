@@ -57,18 +57,21 @@ def codec_id_name(stream: av.stream.Stream) -> str:
 # How far the second look at an input may read to find an audio track's frame size.
 _PROBE_BYTES = 64 << 20
 _PROBE_MICROSECONDS = 3600 * 10**6
+# Codecs whose frame size FFmpeg learns only by decoding a frame (AC-3, MP3 and the like have it
+# from their headers or codec id, Opus and FLAC vary it from packet to packet).
+_FRAME_SIZE_BY_DECODING = ("aac",)
 
 
 @contextmanager
 def _with_frame_size(source: av.stream.Stream):
     """`source`, or the same track from a second opening of its file that reads on until it has
-    decoded a frame. FFmpeg's first look stops after about 5 s; when a file's audio comes later
+    decoded a frame. FFmpeg's first look stops after about 5 s; when a file's AAC comes later
     (a muxer that wrote the video first) the track's frame size stays unknown, and Matroska then
     writes neither the default duration nor the last block's own shorter one: the copy's packets
     read back without durations."""
     context = source.codec_context
-    if (source.type != "audio" or context is None or context.frame_size or context.name.startswith("pcm_")
-            or source.container is None):
+    if (source.type != "audio" or context is None or context.frame_size or source.container is None
+            or codec_id_name(source) not in _FRAME_SIZE_BY_DECODING):
         yield source
         return
     try:
