@@ -70,13 +70,13 @@ def _with_frame_size(source: av.stream.Stream):
     writes neither the default duration nor the last block's own shorter one: the copy's packets
     read back without durations."""
     context = source.codec_context
-    if (source.type != "audio" or context is None or context.frame_size or source.container is None
-            or codec_id_name(source) not in _FRAME_SIZE_BY_DECODING):
+    name = source.container.name if source.container is not None else ""
+    if (source.type != "audio" or context is None or context.frame_size or codec_id_name(source) not in _FRAME_SIZE_BY_DECODING
+            or not name.startswith("file:")):  # standard input cannot be read twice
         yield source
         return
     try:
-        probe = av.open(source.container.name, options={"probesize": str(_PROBE_BYTES),
-                                                         "analyzeduration": str(_PROBE_MICROSECONDS)})
+        probe = av.open(name, options={"probesize": str(_PROBE_BYTES), "analyzeduration": str(_PROBE_MICROSECONDS)})
     except (av.error.FFmpegError, OSError, ValueError):
         yield source
         return
