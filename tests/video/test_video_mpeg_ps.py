@@ -1,8 +1,9 @@
 """MPEG program stream (.mpg) output: every picture keeps its own time.
 
 The reference is the systems standard, read byte by byte here: a video packet's PTS belongs to
-the picture whose picture start code is the first to begin in that packet (ISO/IEC 11172-1
-2.4.4.2; ISO/IEC 13818-1 2.4.3.7), which is also how FFmpeg's demuxer reads it back.
+the picture whose picture start code is the first to begin in that packet (ISO/IEC 13818-1,
+2.4.3.7, as in its MPEG-1 predecessor ISO/IEC 11172-1), which is also how FFmpeg's demuxer reads
+it back.
 """
 
 from __future__ import annotations
