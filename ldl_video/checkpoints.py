@@ -38,14 +38,37 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise LdlError(f"{path} is not a readable .safetensors file ({exc})") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise LdlError(
-            f"{path} holds Python objects beyond tensors and would need to run code to load; "
-            "re-save it as a plain state dict or .safetensors"
-        ) from None
     except Exception as exc:  # torch.load fails on foreign files in many ways
-        raise LdlError(f"{path} is not a PyTorch checkpoint ({str(exc).splitlines()[0]})") from None
+        if not _torch_format(path):
+            raise LdlError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle: "
+                           "another kind of file, or empty)") from None
+        if isinstance(exc, pickle.UnpicklingError):
+            raise LdlError(
+                f"{path} holds Python objects beyond tensors and would need to run code to load; "
+                "re-save it as a plain state dict or .safetensors"
+            ) from None
+        raise LdlError(f"{path} is not a PyTorch checkpoint ({_reason(exc)})") from None
     return _unwrap(obj, path)
+
+
+def _torch_format(path: Path) -> bool:
+    """torch.save writes a zip archive (a bare pickle before PyTorch 1.6, opening with the PROTO
+    opcode). Any other file (an image renamed .pth) fails in torch's weights-only unpickler with
+    the same exception as a pickle that holds objects, and a lecture about weights_only=False."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return head[:1] == b"\x80" or head == b"PK\x03\x04"
+
+
+def _reason(exc: BaseException) -> str:
+    """The library's own reason in one line: torch's load_state_dict opens with a header line
+    ("Error(s) in loading state_dict for RRDBNet:") and names the keys on the next; an empty
+    message is named by its type."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        lines = lines[1:]
+    reason = lines[0] if lines else type(exc).__name__
+    return reason if len(reason) <= 200 else reason[:199] + "…"
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
@@ -65,22 +88,23 @@ def _count(state: dict[str, torch.Tensor], pattern: str) -> int:
     return max(found) + 1 if found else 0
 
 
-def _rrdbnet(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int]:
+def _rrdbnet(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int, tuple[int, int]]:
     in_ch = state["conv_first.weight"].shape[1]
     scale = {3: 4, 12: 2, 48: 1, 1: 4, 4: 2, 16: 1}[in_ch]
     base_in = in_ch // {4: 1, 2: 4, 1: 16}[scale]
+    out_ch = state["conv_last.weight"].shape[0]
     net = RRDBNet(
         num_in_ch=base_in,
-        num_out_ch=state["conv_last.weight"].shape[0],
+        num_out_ch=out_ch,
         scale=scale,
         num_feat=state["conv_first.weight"].shape[0],
         num_block=_count(state, r"body\.(\d+)\.rdb1\."),
         num_grow_ch=state["body.0.rdb1.conv1.weight"].shape[0],
     )
-    return net, scale
+    return net, scale, (base_in, out_ch)
 
 
-def _srvgg(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int]:
+def _srvgg(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int, tuple[int, int]]:
     last = _count(state, r"body\.(\d+)\.weight") - 1
     first = state["body.0.weight"]
     out_ch = first.shape[1]
@@ -94,23 +118,24 @@ def _srvgg(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int]:
         upscale=upscale,
         act_type=act,
     )
-    return net, upscale
+    return net, upscale, (first.shape[1], out_ch)
 
 
-def _msrresnet(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int]:
+def _msrresnet(state: dict[str, torch.Tensor]) -> tuple[nn.Module, int, tuple[int, int]]:
     feat = state["conv_first.weight"].shape[0]
+    channels = (state["conv_first.weight"].shape[1], state["conv_last.weight"].shape[0])
     if "upconv2.weight" in state:
         scale = 4
     else:
         scale = 3 if state["upconv1.weight"].shape[0] == feat * 9 else 2
     net = MSRResNet(
-        num_in_ch=state["conv_first.weight"].shape[1],
-        num_out_ch=state["conv_last.weight"].shape[0],
+        num_in_ch=channels[0],
+        num_out_ch=channels[1],
         num_feat=feat,
         num_block=_count(state, r"body\.(\d+)\.conv1\."),
         upscale=scale,
     )
-    return net, scale
+    return net, scale, channels
 
 
 _OWN_ARCHS = (
@@ -127,11 +152,12 @@ def model_from_state_dict(state: dict[str, torch.Tensor], name: str, source: str
     for arch, marker, build in _OWN_ARCHS:
         if marker in state:
             try:
-                net, scale = build(state)
+                net, scale, channels = build(state)
                 net.load_state_dict(state, strict=True)
             except (KeyError, RuntimeError, ValueError) as exc:
-                mismatch = f"{name}: looks like {arch} but the weights do not fit ({str(exc).splitlines()[0]})"
+                mismatch = f"{name}: looks like {arch} but the weights do not fit ({_reason(exc)})"
                 break
+            _refuse_unless_rgb(name, *channels)  # the Upscaler feeds RGB (gray replicated, alpha apart)
             multiple = getattr(net, "unshuffle", 1)
             return SRModel(name, net.eval(), scale, arch, size_multiple=multiple, source=source)
     else:
@@ -150,8 +176,7 @@ def _spandrel_model(state: dict[str, torch.Tensor], name: str, source: str, mism
         desc = ModelLoader().load_from_state_dict(state)
     except (UnsupportedModelError, KeyError, ValueError, RuntimeError):
         raise LdlError(mismatch or f"{name}: the checkpoint's keys match no known super-resolution architecture") from None
-    if desc.input_channels != 3 or desc.output_channels != 3:
-        raise LdlError(f"{name}: only RGB→RGB networks are supported, this one is {desc.input_channels}→{desc.output_channels}")
+    _refuse_unless_rgb(name, desc.input_channels, desc.output_channels)
     return SRModel(
         name,
         desc.model.eval(),
@@ -162,6 +187,11 @@ def _spandrel_model(state: dict[str, torch.Tensor], name: str, source: str, mism
         supports_bf16=desc.supports_bfloat16,
         source=source,
     )
+
+
+def _refuse_unless_rgb(name: str, in_ch: int, out_ch: int) -> None:
+    if in_ch != 3 or out_ch != 3:
+        raise LdlError(f"{name}: only RGB→RGB networks are supported, this one is {in_ch}→{out_ch}")
 
 
 def load_checkpoint(path: str | Path) -> SRModel:

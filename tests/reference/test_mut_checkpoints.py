@@ -6,6 +6,8 @@ that is not RGB→RGB is refused in one line. Mutation testing found these unpin
 from __future__ import annotations
 
 import importlib
+import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +116,162 @@ def test_missing_and_weightless_files_are_named_in_one_line(tmp_path: Path) -> N
     torch.save({"epoch": 3, "note": "no tensors"}, tmp_path / "empty.pth")
     with pytest.raises(LdlError, match=r"empty\.pth holds no generator weights"):
         load_model(tmp_path / "empty.pth")
+
+
+# ---- networks of other channel counts, through our own builders -----------------------------
+
+
+def _gray_networks() -> dict[str, torch.nn.Module]:
+    from ldl_video.archs import MSRResNet, RRDBNet, SRVGGNetCompact
+
+    return {
+        "gray-rrdb-x4": RRDBNet(num_in_ch=1, num_out_ch=1, scale=4, num_block=1, num_feat=8, num_grow_ch=8),
+        "gray-rrdb-x2": RRDBNet(num_in_ch=1, num_out_ch=1, scale=2, num_block=1, num_feat=8, num_grow_ch=8),
+        "gray-rrdb-x1": RRDBNet(num_in_ch=1, num_out_ch=1, scale=1, num_block=1, num_feat=8, num_grow_ch=8),
+        "gray-msrresnet-x2": MSRResNet(num_in_ch=1, num_out_ch=1, num_feat=8, num_block=1, upscale=2),
+        "gray-compact-x2": SRVGGNetCompact(num_in_ch=1, num_out_ch=1, num_feat=8, num_conv=2, upscale=2),
+    }
+
+
+@pytest.mark.parametrize("name", list(_gray_networks()))
+def test_a_gray_network_of_our_own_architectures_is_refused_in_one_line(name: str, tmp_path: Path) -> None:
+    """A one-channel RRDBNet (×4, and ×2/×1 whose pixel-unshuffle makes 4 and 16 input channels),
+    MSRResNet or compact network is recognised as the 1→1 network it is and refused at load, as
+    spandrel's architectures are, instead of failing inside the first tile with a convolution
+    error (the Upscaler feeds RGB)."""
+    path = tmp_path / f"{name}.pth"
+    torch.save({"params_ema": _gray_networks()[name].state_dict()}, path)
+    with pytest.raises(LdlError) as caught:
+        load_model(path)
+    assert str(caught.value) == f"{name}: only RGB→RGB networks are supported, this one is 1→1"
+
+
+def _aurasr() -> torch.nn.Module:
+    """A tiny AuraSR (GigaGAN upsampler): spandrel needs sizes that are multiples of 8 and runs
+    it in fp32 only."""
+    arch = importlib.import_module("spandrel.architectures.AuraSR.__arch.aura_sr")
+    torch.manual_seed(4)
+    return arch.UnetUpsampler(
+        dim=8, image_size=None, input_image_size=None, init_dim=8, style_network={"dim_in": 8, "dim_out": 32, "depth": 1},
+        up_dim_mults=(1, 1, 1, 1, 1), down_dim_mults=(1, 1, 1), full_attn=(False,) * 5, self_attn_dim_head=8,
+        attn_depths=(1,) * 5, mid_attn_depth=1, num_conv_kernels=2, skip_connect_scale=0.4).eval()
+
+
+def _aurasr_file(tmp_path: Path) -> tuple[torch.nn.Module, Path]:
+    from safetensors.torch import save_file
+
+    net = _aurasr()
+    save_file(net.state_dict(), str(tmp_path / "aura.safetensors"))
+    return net, tmp_path / "aura.safetensors"
+
+
+def test_a_spandrel_model_with_size_and_precision_limits_keeps_them(tmp_path: Path) -> None:
+    """SwinIR (above) has spandrel's defaults; AuraSR needs sizes divisible by 8 and supports
+    neither fp16 nor bf16: the loaded model says so as spandrel's descriptor does."""
+    net, path = _aurasr_file(tmp_path)
+    desc = ModelLoader().load_from_file(path)
+    assert desc.size_requirements.multiple_of == 8 and not desc.supports_bfloat16  # what the test relies on
+    model = load_model(path)
+    assert (model.arch, model.scale, model.size_multiple) == ("AuraSR", desc.scale, desc.size_requirements.multiple_of)
+    assert (model.supports_fp16, model.supports_bf16) == (desc.supports_half, desc.supports_bfloat16)
+    assert all(torch.equal(a, b) for a, b in zip(model.net.state_dict().values(), net.state_dict().values(), strict=True))
+
+
+@pytest.mark.xfail(strict=True, raises=RuntimeError,
+                   reason="the torch backend turns the network channels_last, which torch refuses for AuraSR's 5-D kernels")
+def test_aurasr_upscales(tmp_path: Path) -> None:
+    _, path = _aurasr_file(tmp_path)
+    out = Upscaler(load_model(path), device="cpu", precision="fp32").upscale(np.zeros((16, 24, 3), np.uint8))
+    assert out.shape == (64, 96, 3)
+
+
+# ---- what the refusals say -------------------------------------------------------------------
+
+
+def test_a_file_that_is_not_a_checkpoint_says_so(tmp_path: Path) -> None:
+    """An image or text file named .pth, or an empty one, which torch.load refuses: "not a
+    PyTorch checkpoint", never the warning about Python objects (torch's weights-only loader
+    raises the same exception for them as for a pickle of objects) and never a crash."""
+    import shutil
+
+    shutil.copy(Path(__file__).parent / "data" / "input-64.png", tmp_path / "photo.pth")
+    (tmp_path / "notes.pth").write_text("epoch 12, loss 0.031\n" * 4)
+    (tmp_path / "empty.pth").write_bytes(b"")
+    for name in ("photo.pth", "notes.pth", "empty.pth"):
+        with pytest.raises(Exception):  # torch itself refuses each (its exception types vary)
+            torch.load(tmp_path / name, weights_only=True)
+        with pytest.raises(LdlError) as caught:
+            load_model(tmp_path / name)
+        message = str(caught.value)
+        assert "\n" not in message and message.startswith(f"{tmp_path / name} is not a PyTorch checkpoint ("), message
+        assert "weights_only" not in message and "Python objects" not in message
+
+
+def test_a_checkpoint_cut_short_gets_torchs_reason(tmp_path: Path) -> None:
+    """A torch.save file cut in half (an interrupted copy): torch's own reason, in one line."""
+    torch.save({"params_ema": {"w": torch.arange(4096.0)}}, tmp_path / "whole.pth")
+    data = (tmp_path / "whole.pth").read_bytes()
+    (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
+    with pytest.raises(Exception) as raw:
+        torch.load(tmp_path / "cut.pth", weights_only=True)
+    with pytest.raises(LdlError) as caught:
+        load_model(tmp_path / "cut.pth")
+    assert str(caught.value) == f"{tmp_path / 'cut.pth'} is not a PyTorch checkpoint ({str(raw.value).splitlines()[0]})"
+
+
+def test_a_pickle_with_objects_says_how_to_re_save_it(tmp_path: Path) -> None:
+    """A full training checkpoint (optimiser, config objects) needs code to load: the refusal
+    says what to do about it."""
+    import argparse
+
+    torch.save({"params_ema": {"w": torch.zeros(2)}, "args": argparse.Namespace(lr=1e-4)}, tmp_path / "full.pth")
+    with pytest.raises(pickle.UnpicklingError):  # torch's own weights-only loader refuses it
+        torch.load(tmp_path / "full.pth", weights_only=True)
+    with pytest.raises(LdlError) as caught:
+        load_model(tmp_path / "full.pth")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 'full.pth'} holds Python objects")
+    assert re.search(r"; re-save it as a plain state dict or \.safetensors$", message), message
+
+
+def test_a_damaged_safetensors_file_gets_safetensors_reason(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    save_file({"w": torch.arange(256.0)}, str(tmp_path / "whole.safetensors"))
+    data = (tmp_path / "whole.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(Exception) as raw:
+        load_file(str(tmp_path / "cut.safetensors"))
+    with pytest.raises(LdlError) as caught:
+        load_model(tmp_path / "cut.safetensors")
+    assert str(caught.value) == f"{tmp_path / 'cut.safetensors'} is not a readable .safetensors file ({raw.value})"
+
+
+def test_weights_that_do_not_fit_name_the_key_torch_names(tmp_path: Path) -> None:
+    """The reason is torch's own line naming the key (its first line is only a header)."""
+    from ldl_video.archs import RRDBNet
+
+    state = RRDBNet(num_block=1, num_feat=8, num_grow_ch=8).state_dict()
+    del state["body.0.rdb2.conv3.weight"]
+    with pytest.raises(RuntimeError) as raw:
+        RRDBNet(num_block=1, num_feat=8, num_grow_ch=8).load_state_dict(state)
+    torch_line = str(raw.value).splitlines()[1].strip()
+    assert "body.0.rdb2.conv3.weight" in torch_line
+    torch.save({"params_ema": state}, tmp_path / "broken.pth")
+    with pytest.raises(LdlError) as caught:
+        load_model(tmp_path / "broken.pth")
+    assert str(caught.value) == f"broken: looks like RRDBNet but the weights do not fit ({torch_line})"
+
+
+def test_a_nested_wrapper_without_weights_names_the_file(tmp_path: Path) -> None:
+    torch.save({"params_ema": {"step": 3}}, tmp_path / "hollow.pth")
+    with pytest.raises(LdlError, match=r"^.*hollow\.pth holds no generator weights"):
+        load_model(tmp_path / "hollow.pth")
+
+
+def test_saving_classical_resampling_is_refused_by_name(tmp_path: Path) -> None:
+    from ldl_video import save_checkpoint
+
+    with pytest.raises(LdlError, match=r"^bicubic .*no weights to save$"):
+        save_checkpoint(load_model("bicubic", scale=2), tmp_path / "bicubic.pth")
+    assert not (tmp_path / "bicubic.pth").exists()
