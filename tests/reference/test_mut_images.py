@@ -11,6 +11,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+from ldl_video import Upscaler, load_model
 from ldl_video.images import read_image
 
 
@@ -56,15 +57,14 @@ def test_short_gray_tiff_keeps_its_orientation(tmp_path: Path, height: int, widt
 # ---- through the command line ----------------------------------------------------------------
 
 
-def _cli(source: Path, target: Path) -> int:
+def _cli(source: Path, target: Path, scale: int = 2) -> int:
     from ldl_video.cli import main
 
-    return main([str(source), str(target), "-m", "bicubic", "-s", "2", "--precision", "fp32", "--quiet"])
+    return main([str(source), str(target), "-m", "bicubic", "-s", str(scale), "--precision", "fp32", "--quiet"])
+
 
 
 def _engine(array: np.ndarray) -> np.ndarray:
-    from ldl_video import Upscaler, load_model
-
     return Upscaler(load_model("bicubic", scale=2), device="cpu", precision="fp32").upscale(array)
 
 
@@ -233,3 +233,124 @@ def test_webp_alpha_is_read_from_its_header(tmp_path: Path, options: dict, mode:
     assert np.abs(ours.astype(int) - expected).max() <= 3  # two WebP decoders (libwebp versions may differ by a level)
     if mode == "RGBA":
         np.testing.assert_array_equal(ours[..., 3], expected[..., 3])
+
+
+# ---- names, layouts and refusals the tests above did not reach ------------------------------
+
+
+def test_tiff_suffix_reads_through_tifffile(tmp_path: Path) -> None:
+    """`.tiff` is TIFF as `.tif` is: a float32 image comes back as tifffile reads it (OpenCV's
+    decoder, the other path, refuses float data)."""
+    image = np.random.default_rng(6).random((9, 7, 3)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "in.tiff", image, photometric="rgb")
+    read = read_image(tmp_path / "in.tiff")
+    assert read.dtype == np.float32
+    np.testing.assert_array_equal(read, tifffile.imread(tmp_path / "in.tiff"))
+
+
+def test_jpeg_suffix_writes_a_jpeg(tmp_path: Path) -> None:
+    photo = _photo()
+    Image.fromarray(photo).save(tmp_path / "in.png")
+    assert _cli(tmp_path / "in.png", tmp_path / "out.jpeg") == 0
+    with Image.open(tmp_path / "out.jpeg") as opened:
+        assert opened.format == "JPEG" and opened.mode == "RGB" and opened.size == (160, 128)
+        assert _psnr(np.asarray(opened), _engine(photo)) > 38
+
+
+def test_gray_alpha_tiff_three_rows_high_stays_gray_alpha(tmp_path: Path) -> None:
+    """A gray+alpha result 3 (or 4) rows high has the shape of planar RGB (RGBA): the file must say
+    gray + unassociated alpha, not leave tifffile to guess; and the result is deflate-compressed."""
+    la = np.stack([np.linspace(0, 255, 10), np.linspace(255, 0, 10)], axis=-1).astype(np.uint8)[None]  # 1×10×2
+    tifffile.imwrite(tmp_path / "in.tif", la, photometric="minisblack", extrasamples=["unassalpha"])
+    assert _cli(tmp_path / "in.tif", tmp_path / "out.tif", scale=3) == 0
+    with Image.open(tmp_path / "out.tif") as opened:
+        assert opened.mode == "LA" and opened.size == (30, 3)
+        assert opened.info["compression"] == "tiff_adobe_deflate"
+        pillow = np.asarray(opened)
+    expected = Upscaler(load_model("bicubic", scale=3), device="cpu", precision="fp32").upscale(la)
+    np.testing.assert_array_equal(pillow, expected)
+
+
+def test_tiff_with_five_samples_or_several_pages_is_refused(tmp_path: Path) -> None:
+    """Five samples a pixel, or a stack of RGB pages (a time series): one line naming the file and
+    the shape tifffile reads, nothing written."""
+    tifffile.imwrite(tmp_path / "five.tif", np.zeros((6, 8, 5), np.uint8), photometric="minisblack", planarconfig="contig")
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((2, 6, 8, 3), np.uint8), photometric="rgb")
+    from ldl_video.errors import LdlError
+
+    for name in ("five.tif", "stack.tif"):
+        shape = tifffile.imread(tmp_path / name).shape
+        assert shape in ((6, 8, 5), (2, 6, 8, 3))
+        with pytest.raises(LdlError) as caught:
+            read_image(tmp_path / name)
+        message = str(caught.value)
+        assert message.startswith(f"{tmp_path / name}: unsupported image shape {shape}") and "RGB" in message
+
+
+def test_a_damaged_file_is_refused_with_the_readers_reason(tmp_path: Path) -> None:
+    """A TIFF cut short, and an empty PNG: the reason tifffile or OpenCV gives, with its type, in one
+    line naming the file."""
+    import cv2
+
+    image = np.random.default_rng(7).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "whole.tif", image, photometric="rgb", compression="zlib")
+    data = (tmp_path / "whole.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) - 40])
+    (tmp_path / "empty.png").write_bytes(b"")
+    from ldl_video.errors import LdlError
+
+    def decode_empty() -> None:
+        cv2.imdecode(np.zeros(0, np.uint8), cv2.IMREAD_ANYCOLOR)
+
+    for name, reference in (("cut.tif", lambda: tifffile.imread(tmp_path / "cut.tif")), ("empty.png", decode_empty)):
+        with pytest.raises(Exception) as raw:  # the library's own exception
+            reference()
+        reason = f"{type(raw.value).__name__}: {str(raw.value).splitlines()[0]}"
+        with pytest.raises(LdlError) as caught:
+            read_image(tmp_path / name)
+        assert str(caught.value) == f"cannot read {tmp_path / name} as an image ({reason})"
+
+
+def test_float_data_behind_a_png_name_is_refused(tmp_path: Path) -> None:
+    """OpenCV decodes by content: a Radiance HDR file named .png decodes to float32, which the PNG
+    path does not take; the message says what does."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".hdr", np.full((4, 5, 3), 0.5, np.float32))
+    assert ok
+    encoded.tofile(tmp_path / "hdr.png")
+    flags = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+    assert cv2.imdecode(np.fromfile(tmp_path / "hdr.png", np.uint8), flags).dtype == np.float32
+    from ldl_video.errors import LdlError
+
+    with pytest.raises(LdlError, match=r"hdr\.png: float32 images are not supported; use 8/16-bit .*TIFF"):
+        read_image(tmp_path / "hdr.png")
+
+
+def test_an_unknown_output_format_lists_the_known_ones(tmp_path: Path) -> None:
+    from ldl_video.errors import LdlError
+    from ldl_video.images import write_image
+
+    with pytest.raises(LdlError) as caught:
+        write_image(tmp_path / "out.bmp", np.zeros((4, 4, 3), np.uint8))
+    message = str(caught.value)
+    assert message.startswith("unknown image format '.bmp'; use one of ")
+    assert set(message.split("use one of ")[1].split(", ")) == {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"}
+    assert not (tmp_path / "out.bmp").exists()
+
+
+def test_webp_with_an_exif_orientation_reads_as_viewers_show_it(tmp_path: Path) -> None:
+    """An opaque WebP photo with EXIF orientation 6 (rotate 90° clockwise) reads turned, as
+    Pillow's exif_transpose shows it; the alpha test of its header must not send it down the
+    path that keeps the stored orientation."""
+    from PIL import ImageOps
+
+    photo = _photo()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(photo).save(tmp_path / "o.webp", quality=95, exif=exif.tobytes())
+    with Image.open(tmp_path / "o.webp") as opened:
+        shown = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    ours = read_image(tmp_path / "o.webp")
+    assert ours.shape == shown.shape == (80, 64, 3)
+    assert np.abs(ours.astype(int) - shown).max() <= 3
