@@ -363,6 +363,22 @@ class VideoSource:
             if packet.stream is not self.video and packet.size:
                 yield self._shifted(packet)
 
+    def _quiet_decoder(self) -> None:
+        """Lets the frame-threaded decoder finish the frames it holds, and drops the demuxer's
+        last packet. A decoder stopped mid-stream was otherwise freed whenever its last
+        reference went, at worst during interpreter exit, where freeing it hung (seen after a
+        refused job: its threads still had work while the exiting thread waited for them)."""
+        demux = getattr(self, "_demux", None)
+        if demux is not None:
+            demux.close()
+        self._held_frames = []
+        self._pending = []
+        if getattr(self, "video", None) is not None and self.video.codec_context is not None:
+            try:
+                self.video.decode(None)
+            except av.error.FFmpegError:
+                pass
+
     def picture(self, stream: av.stream.Stream) -> bytes:
         """The bytes of an attached picture (cover art, a Matroska image attachment): FFmpeg hands
         them out once, as the first packet, so a second reader takes them without disturbing this one."""
@@ -376,6 +392,7 @@ class VideoSource:
 
     def close(self) -> None:
         if self.container is not None:
+            self._quiet_decoder()
             self.container.close()
             self.container = None
             ERRORS.release()
