@@ -32,6 +32,8 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +68,30 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "convert": ("ldl_video/video/convert.py", ["tests/video/test_video_convert.py"]),
     "validation": ("ldl_video/train/validation.py", ["tests/reference/test_reference_metrics.py"]),
     "images": ("ldl_video/images.py", ["tests/test_images_io.py", "tests/reference/test_reference_image_cli.py"]),
+    "streams": (
+        "ldl_video/video/streams.py",
+        ["tests/video/test_video_streams.py", "tests/video/test_video_sync.py", "tests/video/test_video_timing.py"],
+    ),
+    "reader": (
+        "ldl_video/video/reader.py",
+        [
+            "tests/video/test_video_inputs.py",
+            "tests/video/test_video_timing.py",
+            "tests/video/test_video_streams.py",
+            "tests/video/test_video_sync.py",
+        ],
+    ),
+    "state": ("ldl_video/train/state.py", ["tests/train/test_train_loop.py"]),
+    "degradations": ("ldl_video/train/degradations.py", ["tests/train/test_train_degradations.py"]),
+    # the napari plugin's package, seen by mutmut as a top-level `napari_ldl` (see PLUGINS)
+    "layers": ("napari_ldl/_layers.py", ["tests/napari/test_napari_data.py", "tests/napari/test_napari_widget.py"]),
+    "intensity": ("napari_ldl/_intensity.py", ["tests/napari/test_napari_data.py", "tests/napari/test_napari_widget.py"]),
 }
+
+# mutmut names a mutant after its file's path (plugins/napari_ldl/x.py -> plugins.napari_ldl.x),
+# while the tests import `napari_ldl`: while such a module runs, the plugin is linked in at the top
+# level, so both names agree and mutants/napari_ldl comes first on the path.
+PLUGINS = {"napari_ldl": "plugins/napari_ldl"}
 
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 
@@ -83,7 +108,7 @@ def _tests_for(name: str, tests: list[str]) -> list[str]:
 TIMEOUT_MULTIPLIER = 60.0
 
 
-def run_one(module: str, tests: list[str], children: int, mutants: list[str]) -> None:
+def run_one(module: str, tests: list[str], children: int, mutants: list[str], show: bool = False) -> None:
     """Runs inside a child process: mutmut with this module's file and tests (and only the
     named mutants, when given)."""
     import mutmut.configuration as configuration
@@ -91,9 +116,16 @@ def run_one(module: str, tests: list[str], children: int, mutants: list[str]) ->
 
     config = configuration.config()
     config.only_mutate = [module]
+    config.debug = bool(os.environ.get("MUTATION_DEBUG"))  # MUTATION_DEBUG=1: mutmut prints each pytest command and its output
+    top = module.split("/")[0]
+    if top in PLUGINS:
+        config.source_paths = [*config.source_paths, top]
     config.pytest_add_cli_args_test_selection = tests
     config.timeout_multiplier = max(config.timeout_multiplier, TIMEOUT_MULTIPLIER)
-    sys.argv = ["mutmut", "run", "--max-children", str(children), *mutants]
+    if show:  # `mutmut show` of one mutant (named in place of the tests) with the same source paths
+        sys.argv = ["mutmut", "show", tests[0]]
+    else:
+        sys.argv = ["mutmut", "run", "--max-children", str(children), *mutants]
     cli()
 
 
@@ -120,8 +152,9 @@ def _results(module: str) -> dict[str, str]:
     return {key: status_by_exit_code[code] for key, code in meta["exit_code_by_key"].items()}
 
 
-def _diff(name: str) -> str:
-    shown = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=ROOT, capture_output=True, text=True)
+def _diff(module: str, name: str) -> str:
+    cmd = [sys.executable, __file__, "--show", "--one", module, name]
+    shown = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     return shown.stdout.strip() or shown.stderr.strip()
 
 
@@ -140,12 +173,61 @@ def _report(name: str, module: str, tests: list[str], status: dict[str, str], pr
     untested = sorted(k for k, s in status.items() if s in ("no tests", "not checked"))
     total = len(status)
     score = 100 * killed / total if total else 0.0
-    (OUT / f"{name}.survivors.txt").write_text("\n\n".join(_diff(k) for k in survivors + untested) + "\n")
+    (OUT / f"{name}.survivors.txt").write_text("\n\n".join(_diff(module, k) for k in survivors + untested) + "\n")
     (OUT / f"{name}.json").write_text(json.dumps(status, indent=1, sort_keys=True))
     print(f"{name}: {killed}/{total} killed ({score:.0f} %), {len(survivors)} survived, {len(untested)} not covered or not run")
     kind = " (survivors re-run)" if rerun else ""
     row = f"| {module}{kind} | {killed} / {total} | {score:.0f} % | {len(survivors)} | {len(untested)} | {minutes:.1f} |"
     (OUT / f"{name}.row").write_text(row)
+
+
+@contextmanager
+def _plugin_linked(module: str) -> Iterator[None]:
+    """The plugin package linked in at the top level while its module is mutated and reported."""
+    top = module.split("/")[0]
+    link = ROOT / top
+    made = top in PLUGINS and not link.exists()
+    if made:
+        link.symlink_to(PLUGINS[top], target_is_directory=True)
+    try:
+        yield
+    finally:
+        if made:
+            link.unlink()
+
+
+def _run_module(name: str, args: argparse.Namespace, env: dict[str, str]) -> None:
+    module, tests = MODULES[name]
+    tests = _tests_for(name, tests)
+    previous, rerun = _previous_survivors(name, module) if args.survivors else ({}, [])
+    if args.survivors and args.mutants:
+        rerun = [m for m in rerun if m in set(args.mutants)]
+    if args.collect:  # a run whose parent was stopped: score what its mutants/ folder holds
+        _report(name, module, tests, _results(module), previous, rerun, float("nan"))
+        return
+    if args.survivors:
+        # Every survivor passed every test of the full run: only tests added since can kill it.
+        before = json.loads((OUT / f"{name}.tests.json").read_text()) if (OUT / f"{name}.tests.json").is_file() else []
+        tests = [t for t in tests if t not in before or Path(t).name.startswith("test_mut_")]
+        if not rerun or not tests:
+            print(f"{name}: nothing to run again ({len(rerun)} survivors, {len(tests)} new test files)")
+            return
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+    # Made before the child starts: Python caches "no finder" for a PYTHONPATH entry that does not exist yet.
+    (ROOT / "mutants").mkdir()
+    start = time.monotonic()
+    cmd = [sys.executable, __file__, "--children", str(args.children), "--one", module, *tests]
+    if rerun:
+        cmd += ["--mutants", *rerun]
+    log = OUT / f"{name}{'.survivors' if rerun else ''}.log"
+    with log.open("w") as out:
+        code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    minutes = (time.monotonic() - start) / 60
+    if code != 0:
+        print(f"{name}: mutmut failed (exit {code}); see {log.relative_to(ROOT)}")
+        (OUT / f"{name}.row").write_text(f"| {module} | mutmut failed (exit {code}) | | | | {minutes:.1f} |")
+        return
+    _report(name, module, tests, _results(module), previous, rerun, minutes)
 
 
 def main() -> None:
@@ -158,12 +240,13 @@ def main() -> None:
                         help="only score what is in mutants/ now (a run whose parent process was stopped; "
                              "with --survivors and the same --mutants, merged into the previous statuses)")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--show", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mutants", nargs="*", default=[],
                         help="with --survivors: only these of the survivors (e.g. leaving out those judged equivalent)")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.one:
-        run_one(args.one[0], args.one[1:], args.children, args.mutants)
+        run_one(args.one[0], args.one[1:], args.children, args.mutants, args.show)
         return
     unknown = [n for n in args.names if n not in MODULES]
     if unknown:
@@ -173,37 +256,8 @@ def main() -> None:
     # first, so child processes the tests start (the CLIs) import the mutated copy as well.
     env = dict(os.environ, PYTHONPATH=str(ROOT / "mutants"), OMP_NUM_THREADS="1", QT_QPA_PLATFORM="offscreen")
     for name in args.names or list(MODULES):
-        module, tests = MODULES[name]
-        tests = _tests_for(name, tests)
-        previous, rerun = _previous_survivors(name, module) if args.survivors else ({}, [])
-        if args.survivors and args.mutants:
-            rerun = [m for m in rerun if m in set(args.mutants)]
-        if args.collect:  # a run whose parent was stopped: score what its mutants/ folder holds
-            _report(name, module, tests, _results(module), previous, rerun, float("nan"))
-            continue
-        if args.survivors:
-            # Every survivor passed every test of the full run: only tests added since can kill it.
-            before = json.loads((OUT / f"{name}.tests.json").read_text()) if (OUT / f"{name}.tests.json").is_file() else []
-            tests = [t for t in tests if t not in before or Path(t).name.startswith("test_mut_")]
-            if not rerun or not tests:
-                print(f"{name}: nothing to run again ({len(rerun)} survivors, {len(tests)} new test files)")
-                continue
-        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-        # Made before the child starts: Python caches "no finder" for a PYTHONPATH entry that does not exist yet.
-        (ROOT / "mutants").mkdir()
-        start = time.monotonic()
-        cmd = [sys.executable, __file__, "--children", str(args.children), "--one", module, *tests]
-        if rerun:
-            cmd += ["--mutants", *rerun]
-        log = OUT / f"{name}{'.survivors' if rerun else ''}.log"
-        with log.open("w") as out:
-            code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
-        minutes = (time.monotonic() - start) / 60
-        if code != 0:
-            print(f"{name}: mutmut failed (exit {code}); see {log.relative_to(ROOT)}")
-            (OUT / f"{name}.row").write_text(f"| {module} | mutmut failed (exit {code}) | | | | {minutes:.1f} |")
-            continue
-        _report(name, module, tests, _results(module), previous, rerun, minutes)
+        with _plugin_linked(MODULES[name][0]):
+            _run_module(name, args, env)
     # Modules not run this time keep the row of their last run.
     rows = [(OUT / f"{n}.row").read_text() for n in MODULES if (OUT / f"{n}.row").is_file()]
     table = ["| module | killed / total | score | survived | no covering test | minutes |", "|---|---|---|---|---|---|", *rows]
