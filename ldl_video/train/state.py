@@ -49,7 +49,8 @@ def save_state(run_dir: Path, iteration: int, state: dict, keep: int) -> Path:
     states = run_dir / "training_states"
     path = states / f"{iteration}{STATE_SUFFIX}"
     _atomic_save(state, path)
-    for old in sorted(states.glob(f"*{STATE_SUFFIX}"), key=_iteration)[:-keep]:
+    ours = [p for p in states.glob(f"*{STATE_SUFFIX}") if _iteration(p) >= 0]  # a user's own files stay
+    for old in sorted(ours, key=_iteration)[:-keep]:
         old.unlink(missing_ok=True)
     return path
 
