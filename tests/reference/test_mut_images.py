@@ -200,6 +200,9 @@ def test_tiff_output_is_what_other_readers_expect(tmp_path: Path, channels: int,
         written = page.asarray()
     expected = _engine(image)
     np.testing.assert_array_equal(written, expected[..., 0] if channels == 1 else expected)
+    # tifffile.imread (napari's and scikit-image's reader) follows the shape stored in the file:
+    # a gray result is H×W, not H×W×1
+    assert tifffile.imread(tmp_path / "out.tiff").shape == (expected.shape[:2] if channels == 1 else expected.shape)
     with Image.open(tmp_path / "out.tiff") as pillow:
         assert pillow.mode == mode and pillow.size == (20, 24)
 
