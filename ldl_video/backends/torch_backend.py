@@ -42,7 +42,11 @@ class TorchBackend:
         self.input_dtype = torch.float32 if self.autocast else dtype
         # NHWC is cuDNN's fast layout and oneDNN's on the CPU (25-35 % faster here for RRDBNet
         # and SRVGGNetCompact); the network's weights are converted once.
-        self.net = model.net.to(device, self.input_dtype).eval().to(memory_format=torch.channels_last)
+        self.net = model.net.to(device, self.input_dtype).eval()
+        try:
+            self.net.to(memory_format=torch.channels_last)
+        except RuntimeError:  # weights that are not 4-D (AuraSR's 5-D modulated kernels) stay as they are
+            pass
         if self.autocast:
             keep_ends_fp32(self.net)
 
