@@ -83,6 +83,28 @@ def test_no_state_yet_means_a_fresh_start(tmp_path):
     assert latest_state(tmp_path) is None
 
 
+def test_a_run_folder_that_does_not_exist_yet_is_made(tmp_path):
+    run = tmp_path / "experiments" / "x4"
+    save_state(run, 1, {"iteration": 1}, keep=1)
+    save_networks(run, 1, _net(1), _net(2), None)
+    assert latest_state(run) == run / "training_states" / "1.state"
+    assert (run / "models" / "net_g_1.pth").is_file()
+
+
+class _NotATensor:
+    pass
+
+
+def test_a_state_holding_python_objects_is_refused_not_run(tmp_path):
+    """A state is read with torch's weights-only loader: a file that would run code on loading
+    (any pickled object) is refused in one line."""
+    path = tmp_path / "training_states" / "9.state"
+    path.parent.mkdir()
+    torch.save({"iteration": 9, "object": _NotATensor()}, path)
+    with pytest.raises(LdlError, match="cannot read the training state"):
+        load_state(path)
+
+
 def test_a_truncated_state_says_which_file_and_what_to_do(tmp_path):
     path = save_state(tmp_path, 20, {"weights": torch.zeros(1000)}, keep=3)
     path.write_bytes(path.read_bytes()[:200])
