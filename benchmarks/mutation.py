@@ -186,8 +186,8 @@ def _plugin_linked(module: str) -> Iterator[None]:
     """The plugin package linked in at the top level while its module is mutated and reported."""
     top = module.split("/")[0]
     link = ROOT / top
-    made = top in PLUGINS and not link.exists()
-    if made:
+    made = top in PLUGINS and (link.is_symlink() or not link.exists())  # a stopped run's link is taken over
+    if made and not link.is_symlink():
         link.symlink_to(PLUGINS[top], target_is_directory=True)
     try:
         yield
