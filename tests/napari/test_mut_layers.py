@@ -51,6 +51,7 @@ def test_names_and_look_in_the_layer_list():
     assert image.colormap.name == "magma" and tuple(image.contrast_limits) == (10, 900)
     assert image.gamma == pytest.approx(0.7) and image.blending == "translucent" and not image.rgb
     assert overlay.colormap.name == "ldl artifacts" and tuple(overlay.contrast_limits) == (0.0, 1.0)
+    assert overlay.colormap.display_name == "ldl artifacts"  # what the layer controls' colormap list shows
     assert overlay.blending == "additive" and overlay.opacity == pytest.approx(ARTIFACT_OPACITY)
     # transparent where nothing is suspicious, opaque yellow at the top of the scale
     low, high = overlay.colormap.map(np.array([0.0, 1.0]))
@@ -66,8 +67,10 @@ def test_metadata_keeps_the_sources_and_says_how_it_was_made():
     assert info == {"source": "cells", "model": "ldl-compact-x2", "device": "cpu", "backend": "torch",
                     "factors": [2.0, 3.0], "normalisation": Normalisation("min/max", (10.0,), (900.0,)).as_metadata(),
                     "seconds_per_plane": [0.1235, 2.0], "tile": 64, "normalise": "auto"}
-    assert overlay.metadata["ldl"]["artifact_map"]["kind"] == "blind"
-    assert overlay.metadata["ldl"]["model"] == "ldl-compact-x2"
+    meaning = overlay.metadata["ldl"]["artifact_map"]
+    assert meaning["kind"] == "blind" and overlay.metadata["ldl"]["model"] == "ldl-compact-x2"
+    # names the function a user can call to map their own values the same way
+    assert meaning["values"].startswith("ldl_video.artifacts.to_display")
 
 
 def test_rgb_source_gives_an_rgb_layer_and_no_map_gives_one_layer():
