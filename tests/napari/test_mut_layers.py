@@ -51,7 +51,7 @@ def test_names_and_look_in_the_layer_list():
     assert image.colormap.name == "magma" and tuple(image.contrast_limits) == (10, 900)
     assert image.gamma == pytest.approx(0.7) and image.blending == "translucent" and not image.rgb
     assert overlay.colormap.name == "ldl artifacts" and tuple(overlay.contrast_limits) == (0.0, 1.0)
-    assert overlay.colormap._display_name == "ldl artifacts"  # what the colormap list of the layer controls shows (napari keeps it private)
+    assert overlay.colormap._display_name == "ldl artifacts"  # the layer controls show it (napari keeps it private)
     assert overlay.blending == "additive" and overlay.opacity == pytest.approx(ARTIFACT_OPACITY)
     # transparent where nothing is suspicious, opaque yellow at the top of the scale
     low, high = overlay.colormap.map(np.array([0.0, 1.0]))
