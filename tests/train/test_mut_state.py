@@ -111,8 +111,17 @@ def test_a_truncated_state_says_which_file_and_what_to_do(tmp_path):
     with pytest.raises(LdlError) as caught:
         load_state(path)
     message = str(caught.value)
-    assert str(path) in message and "delete it to resume from the one before" in message
-    assert "\n" not in message
+    with pytest.raises(Exception) as by_torch:  # noqa: B017 -- the reason torch itself gives, named in the message
+        torch.load(path, map_location="cpu", weights_only=True)
+    assert f"{path} ({type(by_torch.value).__name__})" in message
+    assert message.endswith("delete it to resume from the one before") and "\n" not in message
+
+
+def test_a_state_saved_at_iteration_0_is_resumed_and_pruned_like_any(tmp_path):
+    save_state(tmp_path, 0, {"iteration": 0}, keep=1)
+    assert latest_state(tmp_path) == tmp_path / "training_states" / "0.state"
+    save_state(tmp_path, 50, {"iteration": 50}, keep=1)
+    assert sorted(p.name for p in (tmp_path / "training_states").iterdir()) == ["50.state"]
 
 
 def test_a_used_run_name_moves_the_old_run_aside_with_its_time(tmp_path):
