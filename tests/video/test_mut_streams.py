@@ -1,0 +1,88 @@
+"""The other streams, as the output's tags and codecs show them: a track's name, language and
+flags survive, the statistics an old muxer wrote about the old encoding do not; audio and
+subtitles that must be re-encoded get a codec the container's specification allows.
+References: mkvmerge's documented statistics tags, and the WebM, MP4 (ISO/IEC 14496-12/-17/-30),
+MPEG-PS (ISO/IEC 13818-1), MXF (SMPTE 382M) and MPEG-TS codec lists.
+
+Written against the survivors of `make mutation MODULES=streams` (benchmarks/results/mutation.md)."""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from ldl_video.video.streams import _audio_target, _subtitle_target, copy_stream_info
+
+# What mkvmerge writes about each track's encoding ("statistics tags"), and the encoder's name:
+# they describe the old file, not the content, and would be wrong in the new one.
+STATISTICS = {"BPS": "128000", "DURATION": "00:00:01.000000000", "NUMBER_OF_FRAMES": "47", "NUMBER_OF_BYTES": "1234",
+              "_STATISTICS_WRITING_APP": "mkvmerge v80.0", "_STATISTICS_WRITING_DATE_UTC": "2024-01-01 00:00:00",
+              "_STATISTICS_TAGS": "BPS DURATION NUMBER_OF_FRAMES NUMBER_OF_BYTES", "BPS-eng": "128000",
+              "DURATION-eng": "00:00:01.000000000", "NUMBER_OF_FRAMES-eng": "47", "ENCODER": "Lavc61 aac"}
+CONTENT = {"language": "ger", "title": "Director's commentary", "COMMENT": "recorded 1998"}
+
+
+@pytest.fixture(scope="module")
+def tagged_mkv(tmp_path_factory):
+    """An MKV as mkvmerge leaves it: a commentary track with statistics tags, default+forced+comment."""
+    path = tmp_path_factory.mktemp("tags") / "tagged.mkv"
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=25)
+    video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+    audio = out.add_stream("aac", rate=48000)
+    audio.layout = "stereo"
+    for key, value in {**STATISTICS, **CONTENT}.items():
+        audio.metadata[key] = value
+    audio.disposition = av.stream.Disposition.default | av.stream.Disposition.forced | av.stream.Disposition.comment
+    for i in range(5):
+        frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8)).reformat(format="yuv420p")
+        frame.pts, frame.time_base = i, Fraction(1, 25)
+        out.mux(video.encode(frame))
+    out.mux(video.encode())
+    sound = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+    sound.sample_rate, sound.pts = 48000, 0
+    out.mux(audio.encode(sound))
+    out.mux(audio.encode())
+    out.close()
+    return path
+
+
+def test_a_tracks_name_language_and_flags_are_kept_and_old_statistics_dropped(tagged_mkv):
+    with av.open(str(tagged_mkv)) as source:
+        track = source.streams.audio[0]
+        assert set(STATISTICS) - {"DURATION"} <= set(track.metadata)  # what the test relies on
+        output = av.open(io.BytesIO(), "w", format="matroska")
+        target = output.add_stream("aac", rate=48000)
+        copy_stream_info(track, target)
+        assert dict(target.metadata) == CONTENT
+        wanted = av.stream.Disposition.default | av.stream.Disposition.forced | av.stream.Disposition.comment
+        assert int(target.disposition) == int(track.disposition) == int(wanted)
+
+
+@pytest.mark.parametrize(("container", "allowed"), [
+    ("mp4", {"aac"}),  # lossy and everywhere: what phones and browsers play from MP4
+    ("mov", {"aac"}),
+    ("matroska", {"aac"}),
+    ("mpegts", {"aac"}),  # broadcast H.264/HEVC transport streams carry AAC
+    ("webm", {"libopus", "libvorbis"}),  # the only audio WebM allows
+    ("mpeg", {"mp2", "ac3"}),  # MPEG-PS: MPEG audio or AC-3 (DVD)
+    ("mxf", {"pcm_s16le", "pcm_s24le"}),  # SMPTE 382M: PCM
+])
+def test_reencoded_audio_gets_a_codec_the_container_allows(container, allowed):
+    assert _audio_target(av.open(io.BytesIO(), "w", format=container)) in allowed
+
+
+@pytest.mark.parametrize(("container", "expected"), [
+    ("mp4", "mov_text"),  # MP4's timed text (3GPP)
+    ("mov", "mov_text"),
+    ("webm", "webvtt"),  # the only subtitles WebM allows
+    ("matroska", "subrip"),
+    ("mpegts", None),  # no text subtitle format: dropped with a note
+    ("mpeg", None),
+])
+def test_text_subtitles_get_the_containers_own_text_format(container, expected):
+    assert _subtitle_target(av.open(io.BytesIO(), "w", format=container)) == expected
