@@ -272,6 +272,24 @@ def test_weights_that_do_not_fit_name_the_key_torch_names(tmp_path: Path) -> Non
     assert str(caught.value) == f"broken: looks like RRDBNet but the weights do not fit ({torch_line})"
 
 
+def test_a_long_reason_is_cut_to_one_short_line(tmp_path: Path) -> None:
+    """Many missing keys make torch's line thousands of characters long: the one-line message
+    keeps its first 199 and an ellipsis."""
+    from ldl_video.archs import RRDBNet
+
+    state = RRDBNet(num_block=1, num_feat=8, num_grow_ch=8).state_dict()
+    for key in [k for k in state if k.startswith(("body.0.rdb2.", "body.0.rdb3."))]:
+        del state[key]
+    with pytest.raises(RuntimeError) as raw:
+        RRDBNet(num_block=1, num_feat=8, num_grow_ch=8).load_state_dict(state)
+    torch_line = str(raw.value).splitlines()[1].strip()
+    assert len(torch_line) > 400  # what the test relies on
+    torch.save({"params_ema": state}, tmp_path / "half.pth")
+    with pytest.raises(LdlError) as caught:
+        load_model(tmp_path / "half.pth")
+    assert str(caught.value) == f"half: looks like RRDBNet but the weights do not fit ({torch_line[:199]}…)"
+
+
 def test_a_nested_wrapper_without_weights_names_the_file(tmp_path: Path) -> None:
     torch.save({"params_ema": {"step": 3}}, tmp_path / "hollow.pth")
     with pytest.raises(LdlError, match=r"^.*hollow\.pth holds no generator weights"):
