@@ -116,3 +116,146 @@ def test_animations_are_told_from_still_images(tmp_path):
     assert not is_animated(tmp_path / "missing.gif")  # the image reader says what is wrong with it
     shutil.copy(tmp_path / "moving.gif", tmp_path / "%03d.gif")
     assert not is_animated(tmp_path / "%03d.gif")  # a pattern names a sequence, read as a video anyway
+
+
+def test_an_hour_long_matroska_tag_is_read_as_hours_minutes_seconds(tmp_path):
+    """Two frames an hour, two minutes and three seconds apart (a VFR recording with a long gap)."""
+    path = write_clip(tmp_path / "gap.mkv", Clip(frames=2, pts=[0, 3723_000]))
+    with av.open(str(path)) as container:
+        tag = container.streams.video[0].metadata["DURATION"]
+    assert tag.startswith("01:02:03")  # what the test relies on
+    source = VideoSource(path)
+    try:
+        assert source.report.expected_end == pytest.approx(_matroska_tag_seconds(tag))
+        assert source.seconds == pytest.approx(_matroska_tag_seconds(tag))
+    finally:
+        source.close()
+
+
+def test_a_file_without_video_says_what_it_has(audio_only_m4a):
+    from ldl_video.errors import LdlError
+
+    with pytest.raises(LdlError, match=r"^song\.m4a has no video stream to upscale \(it has: audio\)$"):
+        VideoSource(audio_only_m4a)
+
+
+def test_a_folder_and_a_file_ffmpeg_cannot_read_are_named(tmp_path):
+    from ldl_video.errors import LdlError
+
+    with pytest.raises(LdlError, match=r"is a folder, not a video$"):
+        VideoSource(tmp_path)
+    junk = tmp_path / "notes.mkv"
+    junk.write_text("not a video at all\n" * 20)
+    with pytest.raises(av.error.FFmpegError) as by_ffmpeg:
+        av.open(str(junk))
+    with pytest.raises(LdlError) as caught:
+        VideoSource(junk)
+    assert str(caught.value) == (f"notes.mkv is not a video FFmpeg can read, or it is damaged beyond use "
+                                 f"({by_ffmpeg.value.strerror})")
+
+
+def test_the_default_video_track_is_upscaled_and_the_others_kept_apart(tmp_path):
+    """A recording with a picture-in-picture track first and the main picture second, flagged default."""
+    path = tmp_path / "two.mkv"
+    with av.open(str(path), "w") as out:
+        inset = out.add_stream("libx264", rate=25)
+        inset.width, inset.height, inset.pix_fmt = 32, 24, "yuv420p"
+        inset.disposition = 0
+        main = out.add_stream("libx264", rate=25)
+        main.width, main.height, main.pix_fmt = 64, 48, "yuv420p"
+        main.disposition = av.stream.Disposition.default
+        sound = out.add_stream("aac", rate=48000)
+        sound.layout = "stereo"
+        for i in range(3):
+            for stream in (inset, main):
+                frame = av.VideoFrame.from_ndarray(np.zeros((stream.height, stream.width, 3), np.uint8)).reformat(
+                    format="yuv420p")
+                frame.pts, frame.time_base = i, Fraction(1, 25)
+                out.mux(stream.encode(frame))
+        for stream in (inset, main):
+            out.mux(stream.encode())
+        tone = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        tone.sample_rate, tone.pts = 48000, 0
+        out.mux(sound.encode(tone))
+        out.mux(sound.encode())
+    source = VideoSource(path)
+    try:
+        assert (source.video.index, source.width, source.height) == (1, 64, 48)
+        assert [s.index for s in source.extra_videos] == [0]
+        assert [s.type for s in source.others] == ["audio"]
+    finally:
+        source.close()
+
+
+def test_a_numbered_sequence_plays_at_the_asked_rate(tmp_path):
+    for i in range(1, 4):
+        Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(tmp_path / f"{i:03d}.png")
+    source = VideoSource(tmp_path / "%03d.png", fps=Fraction(10))
+    try:
+        assert source.rate == 10 and (source.width, source.height) == (16, 16)
+        frames = [item for item in source.items() if hasattr(item, "planes")]
+        assert [float(f.pts * source.time_base) for f in frames] == pytest.approx([0.0, 0.1, 0.2])
+    finally:
+        source.close()
+
+
+def test_what_the_first_frame_says_about_the_picture(full_range_mkv, rotated_mp4, tmp_path):
+    source = VideoSource(full_range_mkv)
+    try:  # as written: BT.709 primaries, transfer and matrix, full range
+        tags = source.source_tags
+        assert (tags.matrix, tags.range, tags.primaries, tags.transfer) == (1, 2, 1, 1)
+    finally:
+        source.close()
+    source = VideoSource(rotated_mp4)
+    try:  # ISO/IEC 14496-12's matrix for 90°, 16.16 fixed point with w in 2.30
+        with av.open(str(rotated_mp4)) as container:
+            rotation = container.streams.video[0].codec_context.coded_side_data  # what the test relies on
+            assert rotation
+        assert source.display_matrix is not None and len(source.display_matrix) == 9
+        assert source.display_matrix[8] == 1 << 30 and {abs(v) for v in source.display_matrix[:2]} == {0, 65536}
+    finally:
+        source.close()
+    wide = write_clip(tmp_path / "anamorphic.mkv", Clip(frames=2, sar=Fraction(64, 45)))
+    source = VideoSource(wide)
+    try:
+        assert source.sample_aspect_ratio == Fraction(64, 45)
+    finally:
+        source.close()
+
+
+def test_interlaced_and_alpha_sources_are_told(tmp_path):
+    interlaced = write_clip(tmp_path / "tv.mkv", Clip(frames=4, options={"flags": "+ildct+ilme", "x264-params": "tff=1"}))
+    with av.open(str(interlaced)) as container:
+        assert next(container.decode(video=0)).interlaced_frame  # what the test relies on
+    source = VideoSource(interlaced)
+    try:
+        assert source.interlaced
+        assert source.notes() == ["the source is interlaced; its frames are upscaled as progressive pictures, fields "
+                                  "together (deinterlace first, e.g. ffmpeg -vf bwdif, for a clean result)"]
+    finally:
+        source.close()
+    alpha = write_clip(tmp_path / "logo.mkv", Clip(frames=2, codec="ffv1", pix_fmt="yuva420p", tags=None))
+    source = VideoSource(alpha)
+    try:
+        assert source.notes() == ["the source's alpha channel (yuva420p) is dropped: the output is opaque"]
+    finally:
+        source.close()
+
+
+def test_a_cover_picture_is_handed_out_as_its_bytes(tmp_path):
+    from video_media import cover_jpeg
+
+    jpeg = cover_jpeg()
+    path = write_clip(tmp_path / "song-video.mp4", Clip(frames=3, cover=jpeg))
+    source = VideoSource(path)
+    try:
+        covers = [s for s in source.container.streams if int(s.disposition) & int(av.stream.Disposition.attached_pic)]
+        assert len(covers) == 1 and source.picture(covers[0]) == jpeg
+    finally:
+        source.close()
+
+
+def test_a_pattern_with_a_ten_digit_width(tmp_path):
+    for name in ("0000000001.png", "0000000002.png", "01.png"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in sequence_files(tmp_path / "%010d.png")] == ["0000000001.png", "0000000002.png"]
