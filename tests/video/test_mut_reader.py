@@ -259,3 +259,58 @@ def test_a_pattern_with_a_ten_digit_width(tmp_path):
     for name in ("0000000001.png", "0000000002.png", "01.png"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in sequence_files(tmp_path / "%010d.png")] == ["0000000001.png", "0000000002.png"]
+
+
+def _frames(source: VideoSource) -> list:
+    return [item for item in source.items() if hasattr(item, "planes")]
+
+
+def test_a_raw_h264_stream_without_timestamps_gets_them_from_its_rate(tmp_path):
+    """An elementary stream (.h264) carries no timestamps: frames are placed 1/rate apart from 0."""
+    raw = tmp_path / "camera.h264"
+    with av.open(str(raw), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8)).reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    source = VideoSource(raw)
+    try:
+        frames = _frames(source)
+        assert [float(f.pts * source.time_base) for f in frames] == pytest.approx([0.0, 0.04, 0.08, 0.12, 0.16])
+        assert source.report.frames == 5 and source.report.decoded_end == pytest.approx(0.2)
+        assert source.report.retimed == 0 and not source.report.damaged
+    finally:
+        source.close()
+
+
+def _transport_stream(path, width: int, height: int, frames: int) -> bytes:
+    with av.open(str(path), "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), 90, np.uint8)).reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path.read_bytes()
+
+
+def test_two_recordings_joined_byte_for_byte_are_counted_frame_for_frame(tmp_path):
+    """Two .ts captures appended with `cat`: the second is smaller and its clock starts again at 0.
+    Every frame is kept; the 4 smaller ones are scaled to the first size and nudged after the
+    last timestamp, one tick apart."""
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(_transport_stream(tmp_path / "a.ts", 64, 48, 6) + _transport_stream(tmp_path / "b.ts", 32, 24, 4))
+    source = VideoSource(joined)
+    try:
+        frames = _frames(source)
+        assert len(frames) == source.report.frames == 10
+        assert all(plane.shape[-2:] == (48, 64) for plane in frames[-1].planes[:1])
+        assert (source.report.resized, source.report.retimed) == (4, 4)
+        pts = [f.pts for f in frames]
+        assert pts[:6] == [i * 3600 for i in range(6)] and pts[6:] == [pts[5] + k for k in range(1, 5)]
+    finally:
+        source.close()
