@@ -86,3 +86,38 @@ def test_reencoded_audio_gets_a_codec_the_container_allows(container, allowed):
 ])
 def test_text_subtitles_get_the_containers_own_text_format(container, expected):
     assert _subtitle_target(av.open(io.BytesIO(), "w", format=container)) == expected
+
+
+@pytest.mark.parametrize(("fmt", "layout", "zero"), [
+    ("u8", "stereo", 128),  # unsigned 8-bit PCM is silent at mid-scale (the WAV format's rule)
+    ("u8p", "mono", 128),
+    ("s16", "stereo", 0),  # packed: the channels interleave in one row
+    ("fltp", "5.1", 0.0),
+])
+def test_silence_for_a_gap_is_silent_in_every_sample_format(fmt, layout, zero):
+    from ldl_video.video.streams import drop_leading, silence_like
+
+    channels = av.AudioLayout(layout).nb_channels
+    dtype = {"u8": np.uint8, "u8p": np.uint8, "s16": np.int16, "fltp": np.float32}[fmt]
+    planar = fmt.endswith("p")
+    shape = (channels, 10) if planar else (1, 10 * channels)
+    template = av.AudioFrame.from_ndarray(np.full(shape, 7, dtype), format=fmt, layout=layout)
+    template.sample_rate = 44100
+    gap = silence_like(template, 300)
+    assert (gap.samples, gap.format.name, gap.layout.name, gap.sample_rate) == (300, fmt, layout, 44100)
+    assert np.all(gap.to_ndarray() == zero)
+    rest = drop_leading(template, 4)
+    assert rest.samples == 6 and np.all(rest.to_ndarray() == 7)
+
+
+def test_converted_subtitles_are_said_by_track_and_codec(tmp_path):
+    from video_media import Clip, write_clip
+
+    from ldl_video.video.streams import plan_streams
+
+    path = write_clip(tmp_path / "film.mkv", Clip(frames=3, audio=[("aac", 2, "eng")], subtitles=[(0, 80, "Hello")]))
+    notes: list[str] = []
+    with av.open(str(path)) as source:
+        output = av.open(io.BytesIO(), "w", format="mp4")
+        plan_streams(output, [s for s in source.streams if s.type != "video"], notes)
+    assert "subtitle #2 (subrip) converted to mov_text: the container cannot take it" in notes
