@@ -17,7 +17,14 @@ import pytest
 from PIL import Image
 from video_media import Clip, write_clip, write_transport_stream
 
-from ldl_video.video.reader import DecodeReport, VideoSource, is_animated, is_sequence, sequence_files
+from ldl_video.video.reader import (
+    DecodeReport,
+    VideoSource,
+    _parse_duration_tag,
+    is_animated,
+    is_sequence,
+    sequence_files,
+)
 
 
 def _matroska_tag_seconds(tag: str) -> float:
@@ -124,6 +131,7 @@ def test_an_hour_long_matroska_tag_is_read_as_hours_minutes_seconds(tmp_path):
     with av.open(str(path)) as container:
         tag = container.streams.video[0].metadata["DURATION"]
     assert tag.startswith("01:02:03")  # what the test relies on
+    assert _parse_duration_tag(tag) == pytest.approx(_matroska_tag_seconds(tag))  # FFmpeg also states a duration here
     source = VideoSource(path)
     try:
         assert source.report.expected_end == pytest.approx(_matroska_tag_seconds(tag))
