@@ -27,6 +27,11 @@ from ldl_video.video.reader import (
 )
 
 
+def _frames(source: VideoSource) -> list:
+    """The decoded frames of `source.items()` (the other streams' packets left out)."""
+    return [item for item in source.items() if hasattr(item, "planes")]
+
+
 def _matroska_tag_seconds(tag: str) -> float:
     hours, minutes, seconds = tag.split(":")
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
@@ -69,7 +74,7 @@ def test_a_broadcast_recording_an_hour_in_is_as_long_as_its_pictures(tmp_path):
         assert abs(float(source.start) - 3600.0) < 0.1 and float(source.start) <= first
         assert 0.8 <= source.seconds < 0.9  # 20 frames at 25 fps (the AAC track runs a little longer)
         assert source.frame_estimate == 20
-        items = [item for item in source.items() if hasattr(item, "planes")]
+        items = _frames(source)
         assert items[0].pts * source.time_base == pytest.approx(Fraction(first) - source.start, abs=1e-3)
     finally:
         source.close()
@@ -201,7 +206,7 @@ def test_a_numbered_sequence_plays_at_the_asked_rate(tmp_path):
     source = VideoSource(tmp_path / "%03d.png", fps=Fraction(10))
     try:
         assert source.rate == 10 and (source.width, source.height) == (16, 16)
-        frames = [item for item in source.items() if hasattr(item, "planes")]
+        frames = _frames(source)
         assert [float(f.pts * source.time_base) for f in frames] == pytest.approx([0.0, 0.1, 0.2])
     finally:
         source.close()
@@ -267,10 +272,6 @@ def test_a_pattern_with_a_ten_digit_width(tmp_path):
     for name in ("0000000001.png", "0000000002.png", "01.png"):
         (tmp_path / name).write_bytes(b"")
     assert [p.name for p in sequence_files(tmp_path / "%010d.png")] == ["0000000001.png", "0000000002.png"]
-
-
-def _frames(source: VideoSource) -> list:
-    return [item for item in source.items() if hasattr(item, "planes")]
 
 
 def test_a_raw_h264_stream_without_timestamps_gets_them_from_its_rate(tmp_path):
