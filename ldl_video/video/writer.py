@@ -94,6 +94,18 @@ def _private_options(codec: str) -> set[str]:
     return {option.name for option in av.CodecContext.create(codec, "w").supported_options.private}
 
 
+# FFmpeg's program-stream muxers (.mpg, .vob, .dvd) each list one MPEG video codec, but a program
+# stream carries either MPEG-1 or MPEG-2 video (ISO/IEC 13818-1) and the muxers write both.
+_PROGRAM_STREAMS = {"mpeg", "vob", "svcd", "dvd"}
+_PROGRAM_STREAM_VIDEO = {"mpeg1video", "mpeg2video"}
+
+
+def _holds_video(container: av.container.OutputContainer, codec_name: str) -> bool:
+    if container.format.name in _PROGRAM_STREAMS and codec_name in _PROGRAM_STREAM_VIDEO:
+        return True
+    return may_hold(container, codec_name)
+
+
 def default_codec(container: av.container.OutputContainer, depth: int) -> str:
     """libx264 for 8-bit and libx265 above (libvpx-vp9 / SVT-AV1 in WebM), else the container's own."""
     supported = container.supported_codecs
@@ -116,7 +128,7 @@ def choose_encoder(container: av.container.OutputContainer, source_family: Pixel
     if described.type != "video":
         article = "an" if described.type[0] in "aeiou" else "a"
         raise LdlError(f"{codec} is {article} {described.type} encoder; --codec takes a video encoder such as libx264")
-    if not may_hold(container, described.canonical_name):
+    if not _holds_video(container, described.canonical_name):
         raise LdlError(f"{container.format.name} cannot hold {codec} video; pick another --codec or another OUTPUT suffix")
     formats = [f.name for f in described.video_formats or []]
     if settings.pix_fmt:

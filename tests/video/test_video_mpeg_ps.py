@@ -105,3 +105,27 @@ def test_every_picture_keeps_its_time_in_a_program_stream(media, tmp_path):
     # and what a player shows: every source frame at its own time, none twice
     seconds = decoded_seconds(out)
     assert [round(t - seconds[0], 3) for t in seconds] == [round(t, 3) for t in decoded_seconds(source)]
+
+
+def _sequence_extension(stream: bytes) -> bool:
+    """MPEG-2 video: the sequence header is followed by an extension start code (0xB5) whose
+    first four bits, the extension id, are 1 (ISO/IEC 13818-2, 6.2.2.3); MPEG-1 has none."""
+    at = stream.find(_SEQUENCE)
+    extension = stream.find(b"\0\0\1\xb5", at)
+    return at >= 0 and extension >= 0 and stream[extension + 4] >> 4 == 1
+
+
+def test_a_program_stream_takes_either_mpeg_video(media, tmp_path, capsys):
+    # FFmpeg's .mpg muxer lists only MPEG-1 video and its .vob muxer only MPEG-2; a program
+    # stream carries either, and DVD authoring wants MPEG-2 in .mpg
+    source = write_clip(media / "ps-source.mkv", Clip(frames=12, audio=[("aac", 2, "eng")]))
+    for suffix, codec, mpeg2 in ((".mpg", "mpeg2video", True), (".vob", "mpeg1video", False), (".mpg", None, False)):
+        out = tmp_path / f"{codec}{suffix}"
+        assert main([str(source), str(out), "-m", "bicubic", "-s", "2", "--quiet"] + (["--codec", codec] if codec else [])) == 0
+        _, stream = video_packets(out.read_bytes())
+        assert _sequence_extension(stream) is mpeg2, (suffix, codec)
+        assert len(decoded_seconds(out)) == 12
+    # H.264 in a program stream is FFmpeg's own habit, not the standard's: still refused in one line
+    assert main([str(source), str(tmp_path / "h264.mpg"), "-m", "bicubic", "-s", "2", "--quiet", "--codec", "libx264"]) == 1
+    assert "mpeg cannot hold libx264 video" in capsys.readouterr().err
+    assert not (tmp_path / "h264.mpg").exists()
