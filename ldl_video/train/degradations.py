@@ -144,8 +144,9 @@ def quant_tables(quality: torch.Tensor, model: str = "libjpeg") -> tuple[torch.T
     """Luma and chroma quantisation tables at per-sample `quality` (N) -> N×8×8 each, indexed
     [vertical frequency, horizontal frequency].
 
-    libjpeg: the standard tables scaled as libjpeg's jpeg_quality_scaling does, floored and clamped
-    to [1, 255]. diffjpeg: as BasicSR's basicsr/utils/diffjpeg.py (the JPEG of Real-ESRGAN's and
+    libjpeg: the standard tables scaled as libjpeg's jpeg_quality_scaling does, in integers (the
+    scale factor 5000/q or 200 - 2q truncated, then (base·scale + 50) / 100 truncated), clamped to
+    [1, 255]. diffjpeg: as BasicSR's basicsr/utils/diffjpeg.py (the JPEG of Real-ESRGAN's and
     LDL's training): the tables transposed (its y_table and c_table are the standard ones with .T)
     and multiplied by quality_to_factor(q) = (5000/q or 200 - 2q) / 100, no floor and no clamp."""
     q = quality.double().clamp(1, 100)
@@ -155,7 +156,8 @@ def quant_tables(quality: torch.Tensor, model: str = "libjpeg") -> tuple[torch.T
         base = base.to(q)
         if model == "diffjpeg":
             return base.t() * scale / 100
-        return torch.floor((base * scale + 50) / 100).clamp(1, 255)
+        # jcparam.c's jpeg_quality_scaling works in integers: 5000 / quality truncates first
+        return torch.floor((base * torch.floor(scale) + 50) / 100).clamp(1, 255)
 
     return table(_LUMA_Q), table(_CHROMA_Q)
 

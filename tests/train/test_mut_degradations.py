@@ -1,0 +1,344 @@
+"""Real-ESRGAN's degradation pieces as a user of `ldl-train` meets them, each against a reference
+outside the engine: the kernels' textbook formulas (BasicSR's basicsr/data/degradations.py, which
+Real-ESRGAN, arXiv 2107.10833, trains with), OpenCV's filter2D, getGaussianKernel and GaussianBlur
+(BasicSR's usm_sharp), scipy's DCT and Bessel J1, libjpeg's own tables and codec through Pillow,
+Pillow's bicubic, Poisson counts, and a transcription of realesrgan_model.py's training-pair pool.
+The sampling ranges and probabilities are those of Real-ESRGAN's
+options/train_realesrgan_x4plus.yml, which DegradationConfig's defaults carry.
+
+Written against the survivors of `make mutation MODULES=degradations`."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import cv2
+import numpy as np
+import pytest
+import scipy.fft
+import scipy.ndimage
+import scipy.special
+import torch
+
+from ldl_video.train import degradations as deg
+from ldl_video.train.degradations import (
+    bicubic_lr,
+    filter2d,
+    gaussian_1d,
+    identity_kernel,
+    jpeg,
+    poisson_levels,
+    poisson_noise,
+    quant_tables,
+    shaped_kernel,
+    sinc_kernel,
+    to_8bit,
+    usm_sharpen,
+)
+
+CPU = torch.device("cpu")
+
+
+def _smooth(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+    """A random image with structure at several scales, float32 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    img = scipy.ndimage.gaussian_filter(rng.random(shape), sigma=(0, 1.5, 1.5)[-len(shape):] if len(shape) == 3 else 1.5)
+    img = (img - img.min()) / (img.max() - img.min())
+    return (0.7 * img + 0.3 * rng.random(shape)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- kernels
+
+
+def _reference_kernel(kind: str, size: int, sx: float, sy: float, theta: float, beta: float) -> np.ndarray:
+    """BasicSR's sigma_matrix2 / mesh_grid / pdf2: Σ = R(θ) diag(σx², σy²) R(θ)ᵀ with
+    R = [[cos, -sin], [sin, cos]], x along the columns, y along the rows, q = xᵀ Σ⁻¹ x."""
+    ax = np.arange(size) - (size - 1) / 2
+    xx, yy = np.meshgrid(ax, ax)  # xx varies along a row
+    rot = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    sigma = rot @ np.diag([sx**2, sy**2]) @ rot.T
+    xy = np.stack([xx, yy], -1)
+    q = np.einsum("...i,ij,...j->...", xy, np.linalg.inv(sigma), xy)
+    kernel = {"gaussian": lambda: np.exp(-0.5 * q), "generalized": lambda: np.exp(-0.5 * q**beta),
+              "plateau": lambda: 1 / (q**beta + 1)}[kind]()
+    return kernel / kernel.sum()
+
+
+@pytest.mark.parametrize(("kind", "size", "sx", "sy", "theta", "beta"), [
+    ("gaussian", 21, 3.0, 1.2, 0.7, 1.0),
+    ("gaussian", 7, 0.6, 2.2, -2.4, 1.0),
+    ("generalized", 15, 2.5, 0.8, -1.1, 0.6),
+    ("generalized", 9, 1.0, 2.0, 2.9, 3.0),
+    ("plateau", 21, 2.0, 0.6, 2.5, 1.7),
+    ("plateau", 11, 0.5, 1.5, -0.4, 1.1),
+])
+def test_shaped_kernels_are_the_textbook_densities(kind, size, sx, sy, theta, beta):
+    ours = shaped_kernel(kind, size, sx, sy, theta, beta)
+    assert ours.dtype == torch.float32 and ours.shape == (size, size)
+    np.testing.assert_allclose(ours.numpy(), _reference_kernel(kind, size, sx, sy, theta, beta), rtol=1e-5, atol=1e-8)
+
+
+def test_kernel_orientation_follows_theta_counter_clockwise_on_screen():
+    """θ turns the long (σx) axis from +x towards +y (rows grow downwards): at θ = 45° the kernel is
+    long along the main diagonal, at -45° along the anti-diagonal."""
+    k = shaped_kernel("gaussian", 11, 3.0, 0.7, math.pi / 4)
+    assert k[8, 8] > 5 * k[8, 2] and torch.allclose(k, k.t())
+    flipped = shaped_kernel("gaussian", 11, 3.0, 0.7, -math.pi / 4)
+    torch.testing.assert_close(flipped, torch.flip(k, [1]), atol=1e-7, rtol=0)
+
+
+def test_kernels_default_beta_is_one():
+    torch.testing.assert_close(shaped_kernel("generalized", 13, 2.0, 1.0, 0.3),
+                               shaped_kernel("gaussian", 13, 2.0, 1.0, 0.3), atol=1e-7, rtol=0)
+    np.testing.assert_allclose(shaped_kernel("plateau", 13, 2.0, 1.0, 0.3).numpy(),
+                               _reference_kernel("plateau", 13, 2.0, 1.0, 0.3, 1.0), rtol=1e-5, atol=1e-8)
+
+
+def test_unknown_kernel_kind_is_named():
+    with pytest.raises(ValueError, match=r"^unknown kernel kind 'box'$"):
+        shaped_kernel("box", 7, 1.0, 1.0, 0.0)
+
+
+@pytest.mark.parametrize(("size", "omega"), [(7, math.pi / 3), (13, math.pi / 5), (21, 2.0), (9, 2.9)])
+def test_sinc_kernel_is_the_circular_low_pass(size, omega):
+    """BasicSR's circular_lowpass_kernel: ω·J1(ω r) / (2π r), ω² / (4π) at the centre (the limit),
+    normalised to sum 1."""
+    ax = np.arange(size) - (size - 1) / 2
+    r = np.hypot(*np.meshgrid(ax, ax))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref = omega * scipy.special.j1(omega * r) / (2 * np.pi * r)
+    ref[size // 2, size // 2] = omega**2 / (4 * np.pi)
+    ref /= ref.sum()
+    ours = sinc_kernel(size, omega)
+    assert ours.dtype == torch.float32
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-5, atol=1e-8)
+
+
+def test_small_kernels_are_zero_padded_to_the_degraders_size():
+    small = sinc_kernel(7, 1.3)
+    padded = deg._pad_to(small, 21)
+    assert padded.shape == (21, 21)
+    torch.testing.assert_close(padded[7:14, 7:14], small, atol=0, rtol=0)
+    assert float(padded.abs().sum()) == pytest.approx(float(small.abs().sum()))
+    delta = identity_kernel(21)
+    assert delta.shape == (21, 21) and delta[10, 10] == 1 and float(delta.sum()) == 1
+
+
+# ---------------------------------------------------------------- filtering
+
+
+def test_filter2d_is_correlation_with_reflect_101_padding_per_sample():
+    """BasicSR's filter2D (basicsr/utils/img_process_util.py): F.pad(..., mode='reflect') then
+    conv2d (a correlation: the kernel is not flipped), one kernel per sample; OpenCV's filter2D
+    with BORDER_REFLECT_101 is the same operation."""
+    x = np.stack([_smooth(1, (3, 16, 20)), _smooth(2, (3, 16, 20))])
+    rng = np.random.default_rng(3)
+    kernels = rng.random((2, 7, 7)).astype(np.float32)
+    kernels /= kernels.sum(axis=(1, 2), keepdims=True)
+    ours = filter2d(torch.from_numpy(x), torch.from_numpy(kernels)).numpy()
+    for i in range(2):
+        for ch in range(3):
+            ref = cv2.filter2D(x[i, ch], -1, kernels[i], borderType=cv2.BORDER_REFLECT_101)
+            np.testing.assert_allclose(ours[i, ch], ref, atol=1e-5, rtol=0)
+    shared = filter2d(torch.from_numpy(x), torch.from_numpy(kernels[1])).numpy()  # one k×k for the batch
+    np.testing.assert_allclose(shared[0, 2], cv2.filter2D(x[0, 2], -1, kernels[1], borderType=cv2.BORDER_REFLECT_101),
+                               atol=1e-5, rtol=0)
+
+
+def test_filter2d_replicates_where_the_image_is_smaller_than_the_kernels_reach():
+    """A 4 px side cannot be reflected by 4: the edge pixels are repeated (scipy's 'nearest');
+    at 5 px it still reflects."""
+    rng = np.random.default_rng(4)
+    kernel = rng.random((9, 9)).astype(np.float32)
+    kernel /= kernel.sum()
+    tiny = _smooth(5, (3, 4, 6))
+    ours = filter2d(torch.from_numpy(tiny)[None], torch.from_numpy(kernel)[None]).numpy()[0]
+    for ch in range(3):
+        ref = scipy.ndimage.correlate(tiny[ch].astype(np.float64), kernel.astype(np.float64), mode="nearest")
+        np.testing.assert_allclose(ours[ch], ref, atol=1e-5, rtol=0)
+    small = _smooth(6, (3, 5, 6))
+    ours = filter2d(torch.from_numpy(small)[None], torch.from_numpy(kernel)).numpy()[0]
+    np.testing.assert_allclose(ours[1], cv2.filter2D(small[1], -1, kernel, borderType=cv2.BORDER_REFLECT_101),
+                               atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(("size", "sigma"), [(9, 1.1), (51, 8.3), (5, 0.7), (3, 2.0), (1, 1.0)])  # odd: OpenCV wants odd sizes
+def test_gaussian_1d_is_opencvs(size, sigma):
+    ref = cv2.getGaussianKernel(size, sigma, ktype=cv2.CV_64F).ravel()
+    np.testing.assert_allclose(gaussian_1d(size, sigma).numpy(), ref, rtol=1e-6, atol=1e-9)
+
+
+def _usm_reference(img: np.ndarray, weight: float, radius: int, threshold: float, border: int) -> np.ndarray:
+    """BasicSR's usm_sharp (basicsr/utils/img_util.py) on H×W×3: GaussianBlur of size radius|1 with
+    OpenCV's sigma for that size, residual, mask |residual|·255 > threshold, blurred mask as the blend."""
+    if radius % 2 == 0:
+        radius += 1
+    blur = cv2.GaussianBlur(img, (radius, radius), 0, borderType=border)
+    residual = img - blur
+    mask = (np.abs(residual) * 255 > threshold).astype(np.float32)
+    soft = cv2.GaussianBlur(mask, (radius, radius), 0, borderType=border)
+    sharp = np.clip(img + weight * residual, 0, 1)
+    return soft * sharp + (1 - soft) * img
+
+
+def _usm(img: np.ndarray, **kwargs) -> np.ndarray:
+    out = usm_sharpen(torch.from_numpy(img).permute(2, 0, 1)[None], **kwargs)
+    return out[0].permute(1, 2, 0).numpy()
+
+
+def test_usm_sharpen_is_basicsrs_usm_sharp_with_the_official_defaults():
+    """Real-ESRGAN sharpens the GT with USMSharp's defaults: weight 0.5, radius 50, threshold 10."""
+    img = np.ascontiguousarray(_smooth(7, (3, 32, 32)).transpose(1, 2, 0))
+    ref = _usm_reference(img, 0.5, 50, 10, cv2.BORDER_REFLECT_101)
+    np.testing.assert_allclose(_usm(img), ref, atol=2e-6, rtol=0)
+    assert np.abs(ref - img).max() > 0.02  # it does sharpen
+
+
+@pytest.mark.parametrize(("weight", "radius", "threshold"), [(0.8, 20, 4.0), (0.3, 21, 15.0), (1.5, 13, 2.0)])
+def test_usm_sharpen_parameters(weight, radius, threshold):
+    # radius ≥ 10: for sizes up to 9 OpenCV's getGaussianKernel(size, 0) uses fixed tables
+    img = np.ascontiguousarray(_smooth(8, (3, 32, 32)).transpose(1, 2, 0))
+    ref = _usm_reference(img, weight, radius, threshold, cv2.BORDER_REFLECT_101)
+    np.testing.assert_allclose(_usm(img, weight=weight, radius=radius, threshold=threshold), ref, atol=2e-6, rtol=0)
+
+
+def test_usm_sharpen_of_a_crop_smaller_than_the_blur_repeats_the_edges():
+    img = np.ascontiguousarray(_smooth(9, (3, 12, 14)).transpose(1, 2, 0))
+    ref = _usm_reference(img, 0.5, 50, 10, cv2.BORDER_REPLICATE)
+    np.testing.assert_allclose(_usm(img), ref, atol=2e-6, rtol=0)
+
+
+# ---------------------------------------------------------------- JPEG
+
+_STD_LUMA = np.array([  # ITU-T T.81 Annex K.1, [vertical frequency][horizontal frequency]
+    [16, 11, 10, 16, 24, 40, 51, 61], [12, 12, 14, 19, 26, 58, 60, 55], [14, 13, 16, 24, 40, 57, 69, 56],
+    [14, 17, 22, 29, 51, 87, 80, 62], [18, 22, 37, 56, 68, 109, 103, 77], [24, 35, 55, 64, 81, 104, 113, 92],
+    [49, 64, 78, 87, 103, 121, 120, 101], [72, 92, 95, 98, 112, 100, 103, 99]], dtype=np.float64)
+_STD_CHROMA = np.full((8, 8), 99.0)  # Annex K.2
+_STD_CHROMA[:4, :4] = [[17, 18, 24, 47], [18, 21, 26, 66], [24, 26, 56, 99], [47, 66, 99, 99]]
+
+
+def _pillow_jpeg(rgb: np.ndarray, quality: int) -> tuple[np.ndarray, dict]:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)  # 4:2:0, libjpeg's tables
+    decoded = Image.open(buffer)
+    return np.asarray(decoded.convert("RGB")).astype(np.float64) / 255, decoded.quantization
+
+
+def test_libjpeg_tables_are_the_ones_libjpeg_writes_at_every_quality():
+    """Pillow hands the quality to libjpeg's jpeg_set_quality and returns the tables it wrote."""
+    blank = np.zeros((8, 8, 3), np.uint8)
+    qualities = torch.arange(1, 101, dtype=torch.float32)
+    luma, chroma = quant_tables(qualities)
+    assert luma.shape == chroma.shape == (100, 8, 8)
+    for i, q in enumerate(range(1, 101)):
+        tables = _pillow_jpeg(blank, q)[1]
+        np.testing.assert_array_equal(luma[i].numpy(), np.reshape(tables[0], (8, 8)), err_msg=f"luma at {q}")
+        np.testing.assert_array_equal(chroma[i].numpy(), np.reshape(tables[1], (8, 8)), err_msg=f"chroma at {q}")
+    # jcparam.c's jpeg_quality_scaling clamps the quality to 1..100 first
+    low, high = quant_tables(torch.tensor([0.0, -7.0, 1.0])), quant_tables(torch.tensor([100.0, 130.0]))
+    assert torch.equal(low[0][0], low[0][2]) and torch.equal(low[0][1], low[0][2]) and torch.equal(low[1][0], low[1][2])
+    assert float(low[0][2].max()) == 255 and bool((high[0] == 1).all()) and bool((high[1] == 1).all())
+
+
+def test_diffjpeg_tables_are_the_transposed_standard_ones_times_the_quality_factor():
+    """basicsr/utils/diffjpeg.py: y_table / c_table are the Annex K tables transposed; the table
+    used is table · quality_to_factor(q), quality_to_factor = (5000/q if q < 50 else 200 - 2q) / 100."""
+    qualities = [30.0, 47.5, 60.0, 93.3, 50.0]
+    luma, chroma = quant_tables(torch.tensor(qualities, dtype=torch.float64), "diffjpeg")
+    for i, q in enumerate(qualities):
+        factor = (5000.0 / q if q < 50 else 200.0 - 2 * q) / 100
+        np.testing.assert_allclose(luma[i].numpy(), _STD_LUMA.T * factor, rtol=1e-12)
+        np.testing.assert_allclose(chroma[i].numpy(), _STD_CHROMA.T * factor, rtol=1e-12)
+
+
+def test_dct_is_the_orthonormal_dct_ii():
+    reference = scipy.fft.dct(np.eye(8), norm="ortho", axis=0)  # [frequency, sample]
+    np.testing.assert_allclose(deg._dct_matrix().numpy(), reference, atol=1e-12)
+    block = np.random.default_rng(10).random((8, 8))
+    ours = (deg._DCT64 @ torch.from_numpy(block.ravel())).numpy().reshape(8, 8)
+    np.testing.assert_allclose(ours, scipy.fft.dctn(block, norm="ortho"), atol=1e-12)
+
+
+@pytest.mark.parametrize("quality", [20, 37, 75])
+def test_libjpeg_model_of_a_gray_image_is_libjpegs_output(quality):
+    """A gray image has flat chroma, so the model and libjpeg differ only by libjpeg's integer DCT
+    and 8-bit rounding. The crop is 37×41: both pad to whole blocks by repeating the edge.
+    Measured (Pillow 13, libjpeg-turbo) at qualities 10, 13, ... 94: 45.8-59.8 dB at the same
+    quality (a coefficient on a rounding boundary costs a few dB), at most 41.7 dB at ±3."""
+    import skimage.data
+
+    gray = skimage.data.camera()[200:237, 220:261]
+    rgb = np.repeat(gray[..., None], 3, 2)
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
+    ours = jpeg(x, torch.tensor([float(quality)]))[0].permute(1, 2, 0).numpy()
+
+    def psnr(a: np.ndarray, b: np.ndarray) -> float:
+        return 10 * math.log10(1 / float(np.mean((a - b) ** 2)))
+
+    assert psnr(ours, _pillow_jpeg(rgb, quality)[0]) > 44
+    for other in (quality - 5, quality + 5):
+        assert psnr(ours, _pillow_jpeg(rgb, other)[0]) < 42
+
+
+def test_libjpeg_model_of_a_colour_image_is_close_to_libjpeg_per_sample():
+    """4:2:0 colour: libjpeg upsamples chroma with its triangle filter where the model repeats, so
+    the match is looser. Measured: 42.9-43.8 dB at the same quality, under 38 dB at ±5."""
+    import skimage.data
+
+    crops = [np.ascontiguousarray(skimage.data.astronaut()[100:137, 150:191]),
+             np.ascontiguousarray(skimage.data.coffee()[150:187, 250:291])]
+    x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255
+    ours = jpeg(x, torch.tensor([20.0, 75.0])).permute(0, 2, 3, 1).numpy()
+    for img, out, q in zip(crops, ours, (20, 75), strict=True):
+        err = [10 * math.log10(1 / float(np.mean((out - _pillow_jpeg(img, qq)[0]) ** 2))) for qq in (q - 5, q, q + 5)]
+        assert err[1] > 40 and max(err[0], err[2]) < err[1] - 3, err
+
+
+def test_jpeg_keeps_float64_and_float32():
+    x = torch.from_numpy(_smooth(11, (3, 16, 16)))[None]
+    out32 = jpeg(x, torch.tensor([50.0]))
+    out64 = jpeg(x.double(), torch.tensor([50.0]))
+    assert out32.dtype == torch.float32 and out64.dtype == torch.float64
+    np.testing.assert_allclose(out32.numpy(), out64.numpy(), atol=1e-4)
+
+
+# ---------------------------------------------------------------- noise, rounding, LR
+
+
+def test_to_8bit_rounds_to_the_nearest_level_and_clips():
+    x = np.array([-0.3, 0.0, 0.1, 0.2004, 0.5, 0.77, 0.999, 1.0, 1.4], dtype=np.float32)
+    expected = np.clip(np.round(x.astype(np.float64) * 255), 0, 255) / 255
+    np.testing.assert_allclose(to_8bit(torch.from_numpy(x)).numpy(), expected, atol=1e-7)
+
+
+def test_poisson_noise_is_a_count_per_level():
+    """generate_poisson_noise_pt: out = Poisson(img · L) / L with L = 2^ceil(log2(distinct values)):
+    (img + noise) · L are whole counts, their mean is img · L and their variance img · L."""
+    levels = torch.tensor([0.2, 0.4, 0.6, 0.8])  # 4 distinct values: L = 4 (a power of two stays)
+    img = levels.repeat(3 * 64 * 64 // 4).view(1, 3, 64, 64)
+    assert poisson_levels(img).flatten().tolist() == [4.0]
+    noise = poisson_noise(img, torch.Generator().manual_seed(1))
+    counts = (img + noise) * 4
+    torch.testing.assert_close(counts, counts.round(), atol=1e-4, rtol=0)
+    for value in levels.tolist():
+        c = counts[img == value].double()
+        # 3072 samples each: the mean's standard error is √(4v/3072) ≤ 0.033, the bounds are 5 of them
+        assert abs(float(c.mean()) - 4 * value) < 0.17
+        assert abs(float(c.var()) / (4 * value) - 1) < 0.15
+
+
+def test_bicubic_lr_is_pillows_antialiased_bicubic_rounded_to_8_bits():
+    """Pillow's BICUBIC (a = -0.5, support widened by the shrink factor) on a float image; the
+    engine repeats edge pixels where Pillow renormalises, so the 2-pixel border is left out."""
+    from PIL import Image
+
+    img = _smooth(12, (64, 48))
+    ref = np.asarray(Image.fromarray(img, mode="F").resize((12, 16), Image.Resampling.BICUBIC))
+    lr = bicubic_lr(torch.from_numpy(np.stack([img] * 3))[None], 4)
+    assert lr.shape == (1, 3, 16, 12)
+    torch.testing.assert_close(lr, torch.round(lr * 255) / 255)
+    np.testing.assert_allclose(lr[0, 1, 2:-2, 2:-2].numpy(), ref[2:-2, 2:-2], atol=0.5 / 255 + 1e-4, rtol=0)
