@@ -22,7 +22,10 @@ import scipy.special
 import torch
 
 from ldl_video.train import degradations as deg
+from ldl_video.train.config import DegradationConfig, DegradationRound
 from ldl_video.train.degradations import (
+    Degrader,
+    PairQueue,
     bicubic_lr,
     filter2d,
     gaussian_1d,
@@ -342,3 +345,347 @@ def test_bicubic_lr_is_pillows_antialiased_bicubic_rounded_to_8_bits():
     assert lr.shape == (1, 3, 16, 12)
     torch.testing.assert_close(lr, torch.round(lr * 255) / 255)
     np.testing.assert_allclose(lr[0, 1, 2:-2, 2:-2].numpy(), ref[2:-2, 2:-2], atol=0.5 / 255 + 1e-4, rtol=0)
+
+
+# ---------------------------------------------------------------- the Degrader's draws
+
+
+def _within(count: int, n: int, p: float) -> bool:
+    """count of n draws at probability p, within 5 binomial standard deviations (fixed seeds: the
+    draws are the same each run; 5 σ leaves room for a seed change)."""
+    return abs(count - n * p) <= 5 * math.sqrt(n * p * (1 - p)) + 1
+
+
+def _spy(monkeypatch, name: str) -> list:
+    """Record the arguments of the module's `name` and still run it."""
+    calls, real = [], getattr(deg, name)
+
+    def spy(*args, **kwargs):
+        calls.append(args + tuple(kwargs.values()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deg, name, spy)
+    return calls
+
+
+def test_blur_kernels_are_drawn_as_the_official_first_round(monkeypatch):
+    """train_realesrgan_x4plus.yml: kernel sizes 7..21 odd, sinc 0.1 (cut-off π/3..π below size 13,
+    π/5..π from 13), else kinds iso/aniso/generalized_iso/generalized_aniso/plateau_iso/plateau_aniso
+    at 0.45/0.25/0.12/0.03/0.12/0.03, σ 0.2..3, θ -π..π, β 0.5..4 (generalized) and 1..2 (plateau),
+    drawn below and above 1 half the time each."""
+    shaped, sinc = _spy(monkeypatch, "shaped_kernel"), _spy(monkeypatch, "sinc_kernel")
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=0)
+    n = 3000
+    for _ in range(n):
+        kernel = degrader._blur_kernel(degrader.config.first)
+        assert kernel.shape == (21, 21)
+    assert float(kernel.sum()) == pytest.approx(1, abs=1e-5)
+    assert len(shaped) + len(sinc) == n and _within(len(sinc), n, 0.1)
+    sizes = [c[1] for c in shaped] + [c[0] for c in sinc]
+    assert set(sizes) == set(range(7, 22, 2)) and all(_within(sizes.count(s), n, 1 / 8) for s in range(7, 22, 2))
+
+    small = [omega for size, omega in sinc if size < 13]
+    large = [omega for size, omega in sinc if size >= 13]
+    assert math.pi / 3 <= min(small) < math.pi / 3 + 0.1 and max(small) <= math.pi
+    assert math.pi / 5 <= min(large) < math.pi / 5 + 0.1 and max(large) > math.pi - 0.1
+    assert min(omega for size, omega in sinc if size == 13) < math.pi / 3
+
+    def kind(call):
+        shape, _, sx, sy, theta, _ = call
+        iso = sx == sy and theta == 0.0
+        return ("iso" if iso else "aniso") if shape == "gaussian" else f"{shape}_{'iso' if iso else 'aniso'}"
+
+    kinds = [kind(c) for c in shaped]
+    for name, p in zip(("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"),
+                       (0.45, 0.25, 0.12, 0.03, 0.12, 0.03), strict=True):
+        assert _within(kinds.count(name), len(shaped), p), (name, kinds.count(name))
+    sigmas = [c[2] for c in shaped] + [c[3] for c in shaped]
+    assert 0.2 <= min(sigmas) < 0.21 and 2.99 < max(sigmas) <= 3.0
+    thetas = [c[4] for c in shaped if c[4] != 0.0]
+    assert -math.pi <= min(thetas) < -3.1 and 3.1 < max(thetas) <= math.pi
+    betas = {"gaussian": [], "generalized": [], "plateau": []}
+    for c in shaped:
+        betas[c[0]].append(c[5])
+    assert set(betas["gaussian"]) == {1.0}
+    gen, plat = betas["generalized"], betas["plateau"]
+    assert 0.5 <= min(gen) < 0.55 and 3.9 < max(gen) <= 4.0 and _within(sum(b < 1 for b in gen), len(gen), 0.5)
+    assert min(plat) == 1.0 and 1.95 < max(plat) <= 2.0 and _within(sum(b == 1.0 for b in plat), len(plat), 0.5)
+
+
+def test_second_round_kernels_and_the_padded_size(monkeypatch):
+    """The kernels of both rounds share the largest size of the two ranges (σ 0.2..1.5 in the second)."""
+    shaped = _spy(monkeypatch, "shaped_kernel")
+    config = DegradationConfig(first=DegradationRound(kernel_range=[3, 9]),
+                               second=DegradationRound(kernel_range=[5, 13], blur_sigma=[0.2, 1.5]))
+    degrader = Degrader(config, 4, CPU, seed=1)
+    for r in (config.first, config.second, config.second):
+        assert degrader._blur_kernel(r).shape == (13, 13)
+    for _ in range(300):
+        degrader._blur_kernel(config.second)
+    sigmas = [c[2] for c in shaped[1:]]
+    assert {c[1] for c in shaped[1:]} == {5, 7, 9, 11, 13} and 0.2 <= min(sigmas) and max(sigmas) <= 1.5
+
+
+def test_final_sinc_is_drawn_at_its_probability(monkeypatch):
+    """final_sinc_prob 0.8, sizes of the first round, cut-off π/3..π; otherwise a delta."""
+    sinc = _spy(monkeypatch, "sinc_kernel")
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=2)
+    n, deltas = 1000, 0
+    delta = identity_kernel(21)
+    for _ in range(n):
+        kernel = degrader._final_kernel()
+        assert kernel.shape == (21, 21)
+        deltas += bool(torch.equal(kernel, delta))
+    assert len(sinc) + deltas == n and _within(len(sinc), n, 0.8)
+    assert {size for size, _ in sinc} == set(range(7, 22, 2))
+    omegas = [omega for _, omega in sinc]
+    assert math.pi / 3 <= min(omegas) < math.pi / 3 + 0.05 and math.pi - 0.05 < max(omegas) <= math.pi
+
+
+@pytest.mark.parametrize(("round_", "probs", "bounds"), [
+    ("first", (0.2, 0.7, 0.1), (0.15, 1.5)),
+    ("second", (0.3, 0.4, 0.3), (0.3, 1.2)),
+])
+def test_resize_factors_follow_the_rounds_options(round_, probs, bounds):
+    """resize_prob (up, down, keep) and resize_range of each round."""
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=3)
+    r = getattr(degrader.config, round_)
+    factors = [degrader._resize_factor(r) for _ in range(2000)]
+    up, down = [f for f in factors if f > 1], [f for f in factors if f < 1]
+    keep = len(factors) - len(up) - len(down)
+    assert _within(len(up), 2000, probs[0]) and _within(len(down), 2000, probs[1]) and _within(keep, 2000, probs[2])
+    assert bounds[0] <= min(down) < bounds[0] + 0.01 and max(down) < 1
+    assert 1 < min(up) < 1.01 and bounds[1] - 0.01 < max(up) <= bounds[1]
+
+
+def test_resize_to_a_size_uses_every_mode_and_never_goes_below_one_pixel():
+    x = torch.from_numpy(_smooth(13, (2, 3, 9, 14)))
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=4)
+    modes = []
+    for _ in range(60):
+        out = degrader._resize(x, (4, 6))
+        refs = {m: torch.nn.functional.interpolate(x, size=(4, 6), mode=m, **({} if m == "area" else
+                                                                                {"align_corners": False}))
+                for m in ("area", "bilinear", "bicubic")}
+        modes += [m for m, ref in refs.items() if torch.allclose(out, ref, atol=1e-6)]
+    assert len(modes) == 60 and all(_within(modes.count(m), 60, 1 / 3) for m in ("area", "bilinear", "bicubic"))
+    assert degrader._resize(x, (0, 3)).shape == (2, 3, 1, 3)
+    assert degrader._resize(x, (0, 0), 0.05).shape == (2, 3, 1, 1)  # the factor path would make 0×0
+    small = degrader._resize(x, (1, 2), 0.2)  # 1 px is still a factor resize
+    by_factor = [torch.nn.functional.interpolate(x, scale_factor=0.2, mode=m, **({} if m == "area" else
+                                                                                {"align_corners": False}))
+                 for m in ("area", "bilinear", "bicubic")]
+    assert small.shape == (2, 3, 1, 2) and any(torch.allclose(small, ref, atol=1e-6) for ref in by_factor)
+
+
+def test_gaussian_noise_is_sigma_in_8_bit_levels_times_a_standard_normal():
+    """random_add_gaussian_noise_pt: sigma drawn per sample from noise_range (8-bit levels), the
+    colour noise one standard-normal image (the noise generator's first draw) times sigma / 255."""
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=6)
+    r = DegradationRound(gaussian_noise_prob=1.0, gray_noise_prob=0.0, noise_range=[1.0, 30.0])
+    flat = torch.full((400, 3, 2, 2), 0.5)
+    replay = torch.Generator().set_state(degrader.noise.get_state())
+    noise = degrader._noise(flat, r) - flat
+    normal = torch.randn(flat.shape, generator=replay)
+    sigma = (noise / normal).median(dim=-1).values.median(dim=-1).values.median(dim=-1).values * 255
+    torch.testing.assert_close(noise, normal * sigma.view(-1, 1, 1, 1) / 255, atol=2e-6, rtol=0)
+    # 400 uniform draws: the extremes lie about 29/401 ≈ 0.07 inside the range, the bounds 0.5
+    assert 1 <= float(sigma.min()) < 1.5 and 29.5 < float(sigma.max()) <= 30
+    assert _within(int((sigma < 15.5).sum()), 400, 0.5)
+
+
+def test_gray_noise_and_noise_kind_probabilities(monkeypatch):
+    """gray_noise_prob 0.4 per sample (the same noise in the three channels); gaussian_noise_prob
+    0.5 per batch, Poisson otherwise."""
+    poisson = _spy(monkeypatch, "poisson_noise")
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=7)
+    r = DegradationRound()
+    x = torch.full((200, 3, 3, 3), 0.5)
+    gray, gaussian, batches = 0, 0, 120
+    for _ in range(batches):
+        before = len(poisson)
+        noise = degrader._noise(x, r) - x
+        if len(poisson) == before:  # a Poisson draw of a flat image can be zero in all channels by chance
+            gaussian += 1
+            gray += int(((noise[:, 0] == noise[:, 1]) & (noise[:, 1] == noise[:, 2])).flatten(1).all(1).sum())
+    assert len(poisson) == 2 * (batches - gaussian) and _within(gaussian, batches, 0.5)
+    assert _within(gray, 200 * gaussian, 0.4)
+    gaussian_only = DegradationRound(gaussian_noise_prob=1.0, gray_noise_prob=0.4)
+    before, gray = len(poisson), 0
+    for _ in range(10):
+        noise = degrader._noise(x, gaussian_only) - x
+        gray += int((noise[:, 0] == noise[:, 1]).flatten(1).all(1).sum())
+    assert len(poisson) == before and _within(gray, 2000, 0.4)
+    degrader._noise(x, DegradationRound(gaussian_noise_prob=0.0))
+    assert len(poisson) == before + 2
+
+
+def _levels(plane: np.ndarray) -> float:
+    return 2.0 ** math.ceil(math.log2(len(np.unique(plane))))
+
+
+@pytest.mark.parametrize("gray", [0.0, 1.0])
+def test_poisson_noise_is_whole_counts_times_the_scale(gray):
+    """random_add_poisson_noise_pt: scale · (Poisson(img · L) / L - img), colour from the 8-bit image,
+    gray from the 8-bit luma 0.2989 R + 0.587 G + 0.114 B (torchvision's rgb_to_grayscale): divided
+    by the scale and added back, the noisy image times L is a whole count."""
+    img = np.round(0.35 * 255 + np.random.default_rng(14).random((2, 3, 16, 16)) * 0.3 * 255) / 255
+    x = torch.from_numpy(img).float()
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=8)
+    r = DegradationRound(gaussian_noise_prob=0.0, gray_noise_prob=gray, poisson_scale_range=[0.5, 0.5])
+    noise = (degrader._noise(x, r) - x).double().numpy() / 0.5
+    for i in range(2):
+        if gray:
+            luma = np.round((0.2989 * img[i, 0] + 0.587 * img[i, 1] + 0.114 * img[i, 2]) * 255) / 255
+            np.testing.assert_allclose(noise[i, 0], noise[i, 2], atol=1e-6)
+            base, level = luma, _levels(luma)
+        else:
+            base, level = img[i], _levels(img[i])
+        counts = (noise[i] + base) * level
+        np.testing.assert_allclose(counts, np.round(counts), atol=0.02)
+        assert np.abs(noise[i]).max() > 0.01
+
+
+def test_jpeg_qualities_are_drawn_per_sample_with_the_recipes_model(monkeypatch):
+    """jpeg_range 30..95 in both rounds, one quality per sample, the configured JPEG model."""
+    calls = _spy(monkeypatch, "jpeg")
+    for model in ("diffjpeg", "libjpeg"):
+        degrader = Degrader(DegradationConfig(jpeg=model), 4, CPU, seed=9)
+        x = torch.full((300, 3, 8, 8), 0.5)
+        for _ in range(4):
+            degrader._jpeg(x, degrader.config.first)
+        qualities = torch.cat([c[1] for c in calls[-4:]])
+        assert all(c[2] == model for c in calls[-4:])
+        assert 30 <= float(qualities.min()) < 30.5 and 94.5 < float(qualities.max()) <= 95
+        assert len(set(qualities.tolist())) > 1000
+
+
+def test_degrader_runs_realesrgans_order_of_steps(monkeypatch):
+    """realesrgan_model.py feed_data: blur (always), resize, noise, JPEG; blur (0.8), resize to the
+    second size, noise; then half the time resize to the LR size + final sinc and JPEG, half the
+    time JPEG and then resize + sinc. Followed through the filters and JPEGs it calls."""
+    steps = []
+    real_filter, real_jpeg = deg.filter2d, deg.jpeg
+    monkeypatch.setattr(deg, "filter2d", lambda x, k: steps.append(("blur", tuple(x.shape[-2:]))) or real_filter(x, k))
+    monkeypatch.setattr(deg, "jpeg", lambda x, q, m: steps.append(("jpeg", tuple(x.shape[-2:]))) or real_jpeg(x, q, m))
+    gt = torch.from_numpy(_smooth(15, (2, 3, 32, 32)))
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=10)
+    runs, second_blurs, jpeg_last = 40, 0, 0
+    for _ in range(runs):
+        steps.clear()
+        out = degrader(gt)
+        assert out.shape == (2, 3, 8, 8)
+        names = [name for name, _ in steps]
+        assert steps[0] == ("blur", (32, 32)) and names[1] == "jpeg" and names.count("jpeg") == 2
+        assert len(names) in (4, 5)
+        second_blurs += len(names) == 5
+        if names[-1] == "jpeg":
+            jpeg_last += 1
+            assert steps[-2] == ("blur", (8, 8)) and steps[-1] == ("jpeg", (8, 8))
+        else:
+            assert steps[-1] == ("blur", (8, 8))
+    assert _within(second_blurs, runs, 0.8) and _within(jpeg_last, runs, 0.5)
+
+
+# ---------------------------------------------------------------- the training-pair pool
+
+
+class _OfficialQueue:
+    """realesrgan_model.py's _dequeue_and_enqueue, transcribed: fill, then shuffle the full pool
+    with randperm, hand out its first b pairs and put the new batch in their place."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.ptr, self.lq, self.gt = size, 0, None, None
+
+    def __call__(self, lq, gt, generator):
+        b = lq.shape[0]
+        if self.lq is None:
+            self.lq = torch.zeros(self.size, *lq.shape[1:])
+            self.gt = torch.zeros(self.size, *gt.shape[1:])
+        if self.ptr == self.size:
+            idx = torch.randperm(self.size, generator=generator)
+            self.lq, self.gt = self.lq[idx], self.gt[idx]
+            out = self.lq[0:b].clone(), self.gt[0:b].clone()
+            self.lq[0:b], self.gt[0:b] = lq.clone(), gt.clone()
+            return out
+        self.lq[self.ptr:self.ptr + b], self.gt[self.ptr:self.ptr + b] = lq.clone(), gt.clone()
+        self.ptr += b
+        return lq, gt
+
+
+def _batches(count: int, b: int = 2) -> list:
+    rng = np.random.default_rng(16)
+    out = []
+    for _ in range(count):
+        gt = torch.from_numpy(np.round(rng.random((b, 3, 4, 4)) * 255) / 255).float()
+        out.append((gt[..., ::2, ::2].contiguous(), gt))
+    return out
+
+
+def test_pair_queue_is_the_official_pool():
+    ours, official = PairQueue(6), _OfficialQueue(6)
+    g1, g2 = torch.Generator().manual_seed(17), torch.Generator().manual_seed(17)
+    for lq, gt in _batches(12):
+        a, b = ours(lq, gt, g1), official(lq, gt, g2)
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+        torch.testing.assert_close(a[0], a[1][..., ::2, ::2], atol=0, rtol=0)  # pairs stay pairs
+
+
+def test_pair_queue_of_size_zero_passes_batches_through():
+    queue = PairQueue(0)
+    for lq, gt in _batches(3):
+        out = queue(lq, gt, torch.Generator())
+        assert out[0] is lq and out[1] is gt
+    assert queue.state_dict() == {"count": 0}
+
+
+@pytest.mark.parametrize("filled", [1, 3, 5])
+def test_pair_queue_resumes_where_it_stopped(filled):
+    """The state keeps the filled part (8-bit values as bytes, exactly) and a resumed queue hands
+    out what the original would have."""
+    batches = _batches(filled + 4)
+    queue = PairQueue(6)
+    gen = torch.Generator().manual_seed(18)
+    for lq, gt in batches[:filled]:
+        queue(lq, gt, gen)
+    state = queue.state_dict()
+    assert state["count"] == min(2 * filled, 6) and state["lq"]["u8"].dtype == torch.uint8
+    restored = PairQueue(6)
+    restored.load_state_dict(state, CPU)
+    g2 = torch.Generator().set_state(gen.get_state())
+    for lq, gt in batches[filled:]:
+        torch.testing.assert_close(queue(lq, gt, gen), restored(lq, gt, g2), atol=0, rtol=0)
+
+
+def test_pair_queue_state_keeps_values_that_are_not_8_bit():
+    queue = PairQueue(4)
+    lq = torch.tensor([0.3, 1 / 3]).view(2, 1, 1, 1)
+    gt = torch.tensor([0.2, 0.6], dtype=torch.float64).view(2, 1, 1, 1)
+    queue(lq, gt, torch.Generator())
+    state = queue.state_dict()
+    assert "raw" in state["lq"] and "raw" in state["gt"]  # 1/3 is not an 8-bit level; float64 stays float64
+    restored = PairQueue(4)
+    restored.load_state_dict(state, CPU)
+    assert restored.count == 2 and restored.gt.dtype == torch.float64
+    torch.testing.assert_close(restored.lq[:2], lq, atol=0, rtol=0)
+    torch.testing.assert_close(restored.gt[:2], gt, atol=0, rtol=0)
+    torch.testing.assert_close(restored.lq[2:], torch.zeros(2, 1, 1, 1), atol=0, rtol=0)
+    empty = PairQueue(4)
+    empty.load_state_dict({"count": 0}, CPU)
+    assert empty.count == 0 and empty.lq is None
+
+
+def test_degrader_state_resumes_both_generators():
+    """The resume state carries the parameter and the noise generator: a restored Degrader makes
+    the same next batch, and one that restores only the parameters does not."""
+    gt = torch.from_numpy(_smooth(19, (2, 3, 32, 32)))
+    first = Degrader(DegradationConfig(), 4, CPU, seed=11)
+    first(gt)
+    state = first.state_dict()
+    expected = first(gt)
+    again = Degrader(DegradationConfig(), 4, CPU, seed=99)
+    again.load_state_dict(state)
+    assert torch.equal(again(gt), expected)
+    other = Degrader(DegradationConfig(), 4, CPU, seed=11)
+    assert torch.equal(other.params.get_state(), Degrader(DegradationConfig(), 4, CPU, seed=11).params.get_state())
+    assert not torch.equal(other.noise.get_state(), other.params.get_state())  # seed + 1 for the noise
