@@ -121,3 +121,103 @@ def test_converted_subtitles_are_said_by_track_and_codec(tmp_path):
         output = av.open(io.BytesIO(), "w", format="mp4")
         plan_streams(output, [s for s in source.streams if s.type != "video"], notes)
     assert "subtitle #2 (subrip) converted to mov_text: the container cannot take it" in notes
+
+
+# ---- re-encoded audio on the source's timeline, to the sample ------------------------------------
+#
+# The source is 8 kHz mono PCM: every sample is a distinct random value, so where each one lands
+# in the output is known by arithmetic on the rate. Packets are made the way a demuxer hands them
+# over (a timestamp in samples, or none; late, with holes, overlapping as after a splice), decoded
+# by the real PCM decoder of a PyAV-written file's track, re-encoded as PCM (what MXF gets: no
+# encoder delay) and muxed into NUT, whose timestamps are in samples too. The output is read back
+# with plain PyAV.
+
+RATE = 8000
+SIGNAL = np.random.default_rng(15).integers(-20000, 20000, 20 * RATE, dtype=np.int16)
+
+
+@pytest.fixture
+def pcm_track(tmp_path):
+    """The audio track of a real 8 kHz mono PCM file (its decoder does the decoding)."""
+    path = tmp_path / "pcm.nut"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=RATE)
+        stream.layout = "mono"
+        packet = av.Packet(bytes(2 * 80))
+        packet.stream, packet.time_base, packet.pts, packet.dts = stream, Fraction(1, RATE), 0, 0
+        out.mux(packet)
+    with av.open(str(path)) as source:
+        yield source.streams.audio[0]
+
+
+def reencode(track, path, packets: list[tuple[int | None, int, int]], codec: str = "pcm_s16le"):
+    """Feed (timestamp or None, first signal sample, count) packets through AudioTranscode into `path`."""
+    from ldl_video.video.streams import AudioTranscode
+
+    with av.open(str(path), "w") as out:
+        handler = AudioTranscode(out, track, codec)
+        for stamp, first, count in packets:
+            packet = av.Packet(SIGNAL[first : first + count].tobytes())
+            packet.time_base, packet.pts, packet.dts, packet.duration = Fraction(1, RATE), stamp, stamp, count
+            out.mux(handler.packets(packet))
+        out.mux(handler.flush())
+    return handler
+
+
+def read_back(path) -> tuple[Fraction, np.ndarray, int, int]:
+    """(time of the first sample, every sample, rate, channels) of the output's audio, which must play
+    without holes of its own (each frame starts where the one before ended)."""
+    with av.open(str(path)) as result:
+        frames = list(result.decode(audio=0))
+    rate = frames[0].sample_rate
+    starts = [Fraction(f.pts) * f.time_base for f in frames]
+    lengths = [Fraction(f.samples, rate) for f in frames]
+    assert all(b == a + n for a, b, n in zip(starts[:-1], starts[1:], lengths[:-1], strict=True)), "the output's own timestamps jump"
+    return starts[0], np.concatenate([f.to_ndarray() for f in frames], axis=1), rate, frames[0].layout.nb_channels
+
+
+def test_reencoded_audio_keeps_late_start_gaps_and_overlaps_to_the_sample(pcm_track, tmp_path):
+    packets = [
+        (2000, 2000, 800),  # sound starts 0.25 s in
+        (2800, 2800, 800),
+        (None, 3600, 800),  # no timestamp (MPEG-PS stamps some packets only): it follows on
+        (4400, 4400, 800),
+        (13201, 13201, 1),  # a hole of 1 s + 1 sample, then a packet of one sample
+        (13602, 13602, 800),  # straight after it a second hole of 50 ms
+        (14002, 14002, 800),  # a splice: 50 ms sent again, then 50 ms new
+        (14002, 14002, 800),  # a packet sent twice: nothing new in it
+        (14562, 14562, 800),  # 30 ms again
+        (15362, 15362, 800),
+    ]
+    handler = reencode(pcm_track, tmp_path / "out.nut", packets)
+    first, samples, rate, channels = read_back(tmp_path / "out.nut")
+    assert (first, rate, channels) == (Fraction(2000, RATE), RATE, 1)
+    # What was sent, each sample at its timestamp; silence where nothing was; a sample sent twice, once.
+    expected = np.zeros(16162 - 2000, np.int16)
+    for start, end in ((2000, 5200), (13201, 13202), (13602, 16162)):
+        expected[start - 2000 : end - 2000] = SIGNAL[start:end]
+    assert samples.shape == (1, len(expected))
+    assert np.array_equal(samples[0], expected)
+    # What the run's note reports: the holes filled, the repeats cut.
+    assert (handler.padded, handler.trimmed) == (Fraction(8001 + 400, RATE), Fraction(400 + 800 + 240, RATE))
+
+
+def test_jitter_of_up_to_a_fiftieth_of_a_second_is_rounding_not_a_hole(pcm_track, tmp_path):
+    """Matroska keeps milliseconds, so timestamps a little off are rounding: the samples play on
+    back to back, nothing added or cut, up to 1/50 s (160 samples at 8 kHz) either way."""
+    packets = [(0, 0, 800), (960, 800, 800), (1440, 1600, 800)]  # 160 samples late, then 160 early
+    handler = reencode(pcm_track, tmp_path / "out.nut", packets)
+    first, samples, _, _ = read_back(tmp_path / "out.nut")
+    assert first == 0
+    assert np.array_equal(samples[0], SIGNAL[:2400])
+    assert (handler.padded, handler.trimmed) == (0, 0)
+
+
+def test_audio_whose_first_packets_have_no_timestamp_starts_at_zero(pcm_track, tmp_path):
+    packets = [(None, 0, 800), (None, 800, 800), (1600, 1600, 800), (4000, 4000, 400)]
+    handler = reencode(pcm_track, tmp_path / "out.nut", packets)
+    first, samples, _, _ = read_back(tmp_path / "out.nut")
+    assert first == 0
+    expected = np.concatenate([SIGNAL[:2400], np.zeros(1600, np.int16), SIGNAL[4000:4400]])
+    assert np.array_equal(samples[0], expected)
+    assert (handler.padded, handler.trimmed) == (Fraction(1600, RATE), 0)
