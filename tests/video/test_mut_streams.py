@@ -172,7 +172,8 @@ def read_back(path) -> tuple[Fraction, np.ndarray, int, int]:
     rate = frames[0].sample_rate
     starts = [Fraction(f.pts) * f.time_base for f in frames]
     lengths = [Fraction(f.samples, rate) for f in frames]
-    assert all(b == a + n for a, b, n in zip(starts[:-1], starts[1:], lengths[:-1], strict=True)), "the output's own timestamps jump"
+    joined = zip(starts[:-1], starts[1:], lengths[:-1], strict=True)
+    assert all(b == a + n for a, b, n in joined), "the output's own timestamps jump"
     return starts[0], np.concatenate([f.to_ndarray() for f in frames], axis=1), rate, frames[0].layout.nb_channels
 
 
