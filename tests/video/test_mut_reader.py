@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -321,5 +322,128 @@ def test_two_recordings_joined_byte_for_byte_are_counted_frame_for_frame(tmp_pat
         assert (source.report.resized, source.report.retimed) == (4, 4)
         pts = [f.pts for f in frames]
         assert pts[:6] == [i * 3600 for i in range(6)] and pts[6:] == [pts[5] + k for k in range(1, 5)]
+    finally:
+        source.close()
+
+
+# ---- damage: the demuxer, the decoder, a file cut short -----------------------------------------
+# YUV4MPEG2 (the .y4m raw format) puts "FRAME\n" before each picture. FFmpeg's reader takes one
+# line per call and refuses (AVERROR_INVALIDDATA) a line that is not a frame header, so every
+# junk line written between pictures is one failed read, and the pictures after it still read.
+
+Y4M_FRAMES = 10
+
+
+def _y4m_pictures(tmp_path) -> tuple[bytes, list[bytes]]:
+    """A 64×48 4:2:0 .y4m at 25 fps, each frame flat and brighter than the one before; (header
+    line, frame chunks)."""
+    path = tmp_path / "clean.y4m"
+    with av.open(str(path), "w", format="yuv4mpegpipe") as out:
+        stream = out.add_stream("rawvideo", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(Y4M_FRAMES):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64), 16 + 20 * i, np.uint8), format="gray")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    header, *chunks = path.read_bytes().split(b"FRAME\n")
+    assert len(chunks) == Y4M_FRAMES and all(len(c) == 64 * 48 * 3 // 2 for c in chunks)  # what the test relies on
+    return header, chunks
+
+
+def _y4m_with_junk(tmp_path, junk: dict[int, int]) -> tuple[Path, list[int]]:
+    """The clip with junk[i] lines of garbage written before frame i's header; (path, each
+    frame's luma level as written)."""
+    header, chunks = _y4m_pictures(tmp_path)
+    data = header + b"".join(b"junk\n" * junk.get(i, 0) + b"FRAME\n" + chunk for i, chunk in enumerate(chunks))
+    path = tmp_path / "junk.y4m"
+    path.write_bytes(data)
+    return path, [chunk[0] for chunk in chunks]
+
+
+def _failed_reads(path: Path) -> tuple[int, int]:
+    """(failed reads, pictures) of plain PyAV reading the whole file, starting again after every
+    failure: FFmpeg's own count. Opening the file reads ahead and takes the first failure itself."""
+    failures, pictures = 0, 0
+    with av.open(str(path)) as container:
+        while True:
+            try:
+                for packet in container.demux(video=0):
+                    pictures += bool(packet.size)
+                return failures, pictures
+            except av.error.InvalidDataError:
+                failures += 1
+
+
+def _levels(frames) -> list[int]:
+    return [int(np.median(f.planes[0])) for f in frames]
+
+
+def test_fifteen_unreadable_spots_in_a_row_are_read_past_each_time(tmp_path):
+    """16 junk lines before the first picture (opening the file meets one of them) and 15 after
+    the fifth: 30 failed reads, every picture delivered in order at i/25 s."""
+    path, levels = _y4m_with_junk(tmp_path, {0: 16, 5: 15})
+    assert _failed_reads(path) == (30, Y4M_FRAMES)
+    source = VideoSource(path)
+    try:
+        frames = _frames(source)
+        assert _levels(frames) == levels
+        assert [f.pts * source.time_base for f in frames] == [Fraction(i, 25) for i in range(Y4M_FRAMES)]
+        assert source.report.demux_errors == 30 and source.report.frames == Y4M_FRAMES
+        assert not source.report.truncated
+        assert source.report.describe() == "30 unreadable packet(s)"
+    finally:
+        source.close()
+
+
+def test_sixteen_unreadable_spots_in_a_row_end_the_reading(tmp_path):
+    """A demuxer failing 16 times at the same spot is at the end of what it can read: the five
+    pictures before it are delivered and the file is reported cut short there."""
+    path, levels = _y4m_with_junk(tmp_path, {5: 16})
+    assert _failed_reads(path) == (16, Y4M_FRAMES)  # read on by hand, the rest is there
+    with av.open(str(path)) as container:
+        stated = float(container.streams.video[0].duration * container.streams.video[0].time_base)
+    assert stated == pytest.approx(Y4M_FRAMES / 25)
+    source = VideoSource(path)
+    try:
+        frames = _frames(source)
+        assert _levels(frames) == levels[:5]
+        assert source.report.demux_errors == 16 and source.report.truncated
+        assert source.report.describe() == "the video stops at 0.20 s of 0.40 s; 16 unreadable packet(s)"
+    finally:
+        source.close()
+
+
+def test_a_timecode_track_is_not_handed_on_as_a_stream_to_copy(tmp_path):
+    """A camera MOV's timecode (tmcd) track is a data stream: it is neither upscaled nor copied,
+    so none of its packets comes out beside the frames."""
+    from video_media import write_timecoded_mov
+
+    path = write_timecoded_mov(tmp_path / "camera.mov", "01:00:00:00")
+    with av.open(str(path)) as container:  # what the test relies on: FFmpeg demuxes a data packet
+        assert [s.type for s in container.streams] == ["video", "data"]
+        assert any(p.size for p in container.demux(container.streams.data[0]))
+    source = VideoSource(path)
+    try:
+        items = list(source.items())
+        assert len(items) == 3 and all(hasattr(item, "planes") for item in items)
+    finally:
+        source.close()
+
+
+def test_the_other_streams_alone_for_a_job_that_encodes_its_own_video(tmp_path):
+    """`passthrough_packets` gives the audio packets exactly as FFmpeg demuxes them, none of the
+    video's, the first one read before the first frame decoded included."""
+    path = write_clip(tmp_path / "clip.mkv", Clip(frames=12, audio=[("aac", 2, "eng")]))
+    with av.open(str(path)) as container:
+        audio = [(p.pts, bytes(p)) for p in container.demux(audio=0) if p.size]
+    source = VideoSource(path)
+    try:
+        assert any(hasattr(item, "stream") for item in source._pending)  # what the test relies on
+        packets = list(source.passthrough_packets())
+        assert all(p.stream.type == "audio" for p in packets)
+        assert [bytes(p) for p in packets] == [data for _, data in audio]
+        assert [p.pts - packets[0].pts for p in packets] == [pts - audio[0][0] for pts, _ in audio]
     finally:
         source.close()
