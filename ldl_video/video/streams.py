@@ -145,7 +145,11 @@ class AudioTranscode:
         layout = source_context.layout
         if layout.name.endswith(" channels"):  # no named order (raw PCM): MP4 refuses it, take the usual one
             layout = av.AudioLayout(f"{layout.nb_channels}c")
-        if codec in ("libopus", "opus") and layout.nb_channels > 2 and layout.name not in ("5.1", "5.1(side)", "7.1"):
+        if codec in ("libopus", "opus") and layout.name == "5.1(side)":
+            # Opus's 5.1 is Vorbis's, with a rear pair (RFC 7845 5.1.1.2) and libopus refuses the side
+            # pair; FFmpeg's own format negotiation moves side speakers to the back ones the same way.
+            layout = av.AudioLayout("5.1")
+        if codec in ("libopus", "opus") and layout.nb_channels > 2 and layout.name not in ("5.1", "7.1"):
             layout = av.AudioLayout("stereo")
         self.stream.layout = layout
         formats = [f.name for f in (encoder.audio_formats or [])]

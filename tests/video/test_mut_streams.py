@@ -222,3 +222,65 @@ def test_audio_whose_first_packets_have_no_timestamp_starts_at_zero(pcm_track, t
     expected = np.concatenate([SIGNAL[:2400], np.zeros(1600, np.int16), SIGNAL[4000:4400]])
     assert np.array_equal(samples[0], expected)
     assert (handler.padded, handler.trimmed) == (Fraction(1600, RATE), 0)
+
+
+# ---- the encoder's set-up: rate and channels as the output's player sees them -----------------------
+
+
+def tone_wav(path, layout: str, rate: int, seconds: float = 0.2):
+    """A PCM WAV (its channel mask names the layout) with one 100 Hz tone at a different level per channel."""
+    channels = av.AudioLayout(layout).nb_channels
+    levels = 0.05 * (1 + np.arange(channels))
+    wave = np.sin(2 * np.pi * 100 * np.arange(round(seconds * rate)) / rate)
+    interleaved = (wave[:, None] * levels).astype(np.float32).reshape(1, -1)  # packed: PyAV's planar stops at 8
+    frame = av.AudioFrame.from_ndarray(interleaved, format="flt", layout=layout)
+    frame.sample_rate, frame.pts = rate, 0
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate)
+        stream.layout = layout
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path, levels / np.sqrt(2)  # a sine's RMS
+
+
+def reencode_file(source_path, path, codec: str) -> None:
+    from ldl_video.video.streams import AudioTranscode
+
+    with av.open(str(source_path)) as source, av.open(str(path), "w") as out:
+        track = source.streams.audio[0]
+        handler = AudioTranscode(out, track, codec)
+        for packet in source.demux(track):
+            if packet.size:
+                out.mux(handler.packets(packet))
+        out.mux(handler.flush())
+
+
+def played(path) -> tuple[int, int, np.ndarray]:
+    """(the stream's sample rate, its channels, each channel's RMS over the middle of the sound)."""
+    with av.open(str(path)) as result:
+        stream = result.streams.audio[0]
+        rate, channels = stream.codec_context.sample_rate, stream.codec_context.layout.nb_channels
+        planar = av.AudioResampler(format="dbl")  # packed: one row, the channels interleaved
+        samples = np.concatenate([g.to_ndarray() for f in result.decode(stream) for g in planar.resample(f)], axis=1)
+    planes = samples.reshape(-1, channels).T
+    middle = planes[:, planes.shape[1] // 4 : planes.shape[1] // 2]
+    return rate, channels, np.sqrt(np.mean(middle**2, axis=1))
+
+
+@pytest.mark.parametrize(("layout", "rate", "codec", "suffix", "wanted_rate", "wanted_channels"), [
+    ("mono", 8000, "aac", ".mp4", 8000, 1),  # AAC codes 8 kHz (ISO/IEC 14496-3 sampling frequency index 11)
+    ("quad", 48000, "flac", ".mkv", 48000, 4),  # FLAC codes up to 8 channels in any layout
+    ("stereo", 44100, "libopus", ".webm", 48000, 2),  # Opus has no 44.1 kHz mode: the next rate up
+    ("2.1", 48000, "libopus", ".webm", 48000, 2),  # no Opus mapping for 2.1: stereo
+    ("5.1", 48000, "libopus", ".webm", 48000, 6),  # Opus mapping family 1 (RFC 7845): 5.1 and 7.1 kept
+    ("7.1", 48000, "libopus", ".webm", 48000, 8),
+    ("5.1(side)", 48000, "libopus", ".webm", 48000, 6),  # DVD AC-3's 5.1: sides carried as Opus's rear pair
+])
+def test_reencoded_audio_keeps_its_rate_and_channels_where_the_codec_can(tmp_path, layout, rate, codec, suffix,
+                                                                         wanted_rate, wanted_channels):
+    source, levels = tone_wav(tmp_path / "in.wav", layout, rate)
+    reencode_file(source, tmp_path / f"out{suffix}", codec)
+    played_rate, channels, rms = played(tmp_path / f"out{suffix}")
+    assert (played_rate, channels) == (wanted_rate, wanted_channels)
+    if channels == len(levels):  # each speaker's sound where it was (for 5.1(side): the sides in the rear pair)
+        assert rms == pytest.approx(levels, rel=0.15)
