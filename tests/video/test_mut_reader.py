@@ -447,3 +447,115 @@ def test_the_other_streams_alone_for_a_job_that_encodes_its_own_video(tmp_path):
         assert [p.pts - packets[0].pts for p in packets] == [pts - audio[0][0] for pts, _ in audio]
     finally:
         source.close()
+
+
+def _write_raw(path: Path, rate: int, frames: int, short: tuple[int, ...] = ()) -> list[tuple[int, bytes]]:
+    """Uncompressed 64×48 4:2:0 pictures in Matroska (1 ms clock), frame i flat at 20 + 10·i;
+    the packets of the frames in `short` keep only their first 1000 bytes, as a damaged copy
+    would. Returns each packet's (pts in ms, bytes) as written."""
+    written = []
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("rawvideo", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64), 20 + 10 * i, np.uint8), format="gray")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, rate)
+            for packet in stream.encode(frame):
+                if i in short:
+                    cut = av.Packet(bytes(packet)[:1000])
+                    cut.pts, cut.dts, cut.time_base, cut.stream = packet.pts, packet.dts, packet.time_base, packet.stream
+                    packet = cut
+                out.mux(packet)
+                written.append((round(packet.pts * packet.time_base * 1000), bytes(packet)))
+        out.mux(stream.encode())
+    return written
+
+
+def _unreadable_packets(path: Path) -> tuple[int, list[int]]:
+    """(packets plain PyAV fails to decode, pts of the frames it decodes)."""
+    failures, pts = 0, []
+    with av.open(str(path)) as container:
+        for packet in container.demux(video=0):
+            try:
+                pts += [frame.pts for frame in packet.decode()]
+            except av.error.FFmpegError:
+                failures += 1
+    return failures, [p for p in pts if p is not None]
+
+
+def test_packets_the_decoder_refuses_are_counted_and_the_rest_delivered(tmp_path):
+    """Two raw pictures cut to 1000 of their 4608 bytes: the decoder refuses both; the six
+    others come out at their own times."""
+    path = tmp_path / "short.mkv"
+    written = _write_raw(path, 25, 8, short=(3, 5))
+    assert _unreadable_packets(path) == (2, [ms for i, (ms, _) in enumerate(written) if i not in (3, 5)])
+    source = VideoSource(path)
+    try:
+        frames = _frames(source)
+        assert [f.pts * source.time_base for f in frames] == [Fraction(i, 25) for i in (0, 1, 2, 4, 6, 7)]
+        assert source.report.decode_errors == 2 and source.report.frames == 6
+        assert source.report.describe() == "2 unreadable packet(s)"
+    finally:
+        source.close()
+
+
+def test_frames_decoded_with_concealed_errors_are_counted(tmp_path):
+    """MPEG-4 Part 2 in AVI with eight bytes overwritten in the middle of packets 4 and 7: FFmpeg
+    conceals the damage and flags those two pictures corrupt; every picture still comes out."""
+    clean = tmp_path / "clean.avi"
+    with av.open(str(clean), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        y, x = np.mgrid[0:48, 0:64]
+        for i in range(12):
+            picture = ((x * 4 + y * 3 + i * 10) % 256).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(np.stack([picture, picture[::-1], picture[:, ::-1]], -1))
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    data = bytearray(clean.read_bytes())
+    with av.open(str(clean)) as container:
+        packets = [bytes(p) for p in container.demux(video=0) if p.size]
+    for k in (4, 7):
+        at = data.find(packets[k]) + len(packets[k]) // 2
+        data[at : at + 8] = b"\xff" * 8
+    path = tmp_path / "damaged.avi"
+    path.write_bytes(bytes(data))
+    with av.open(str(path)) as container:  # FFmpeg's own verdict
+        flagged = [frame.pts for frame in container.decode(video=0) if frame.is_corrupt]
+    assert flagged == [4, 7]
+    source = VideoSource(path)
+    try:
+        frames = _frames(source)
+        assert [f.pts * source.time_base for f in frames] == [Fraction(i, 25) for i in range(12)]
+        assert source.report.corrupt_frames == 2 and source.report.decode_errors == 0
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize(("lost", "cut_short"), [(3, False), (4, True)])
+def test_a_file_cut_short_is_told_when_more_than_two_and_a_half_frames_are_missing(tmp_path, lost, cut_short):
+    """16 pictures at 100 fps, the file cut at the start of picture 16 − lost. Matroska states
+    the track's length (DURATION tag) at the start of the file, so the cut file still says
+    0.16 s. A stated end may run past the last picture by reordering delay and rounding, so up to
+    2.5 frames + 10 ms (35 ms here) missing passes as whole: 30 ms does, 40 ms is told."""
+    whole = tmp_path / "whole.mkv"
+    _write_raw(whole, 100, 16)
+    with av.open(str(whole)) as container:
+        tag = container.streams.video[0].metadata["DURATION"]
+        starts = [p.pos for p in container.demux(video=0) if p.size]
+    path = tmp_path / "cut.mkv"
+    path.write_bytes(whole.read_bytes()[: starts[16 - lost]])
+    assert _unreadable_packets(path) == (0, [10 * i for i in range(16 - lost)])  # FFmpeg reads the rest cleanly
+    source = VideoSource(path)
+    try:
+        assert len(_frames(source)) == 16 - lost
+        assert source.report.expected_end == pytest.approx(_matroska_tag_seconds(tag)) == pytest.approx(0.16)
+        assert source.report.decoded_end == pytest.approx((16 - lost) / 100)
+        assert source.report.truncated is cut_short
+        # (FFmpeg's Matroska reader also logs the cut: the warning names that either way)
+        assert source.report.describe().startswith(f"the video stops at 0.{16 - lost} s of 0.16 s") is cut_short
+    finally:
+        source.close()
