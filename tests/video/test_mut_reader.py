@@ -559,3 +559,24 @@ def test_a_file_cut_short_is_told_when_more_than_two_and_a_half_frames_are_missi
         assert source.report.describe().startswith(f"the video stops at 0.{16 - lost} s of 0.16 s") is cut_short
     finally:
         source.close()
+
+
+def test_a_matroska_file_without_a_duration_tag_takes_the_segment_duration(tmp_path):
+    """Muxers other than FFmpeg's may write no per-track DURATION tag (here: the tag's name
+    overwritten). With the video the only stream, the segment's duration is the video's length:
+    12 frames at 25 fps, 0.48 s."""
+    data = write_clip(tmp_path / "tagged.mkv", Clip(frames=12, rate=25)).read_bytes()
+    assert data.count(b"DURATION") == 1
+    path = tmp_path / "untagged.mkv"
+    path.write_bytes(data.replace(b"DURATION", b"DURATIOX"))
+    with av.open(str(path)) as container:  # what the test relies on: only the segment states a length
+        stream = container.streams.video[0]
+        assert not stream.duration and "DURATION" not in stream.metadata
+        assert (container.start_time, container.duration) == (0, 480_000)
+    source = VideoSource(path)
+    try:
+        assert source.report.expected_end == pytest.approx(0.48, abs=1e-9)
+        assert source.seconds == pytest.approx(0.48, abs=1e-9) and source.frame_estimate == 12
+        assert len(_frames(source)) == 12 and not source.report.truncated
+    finally:
+        source.close()
