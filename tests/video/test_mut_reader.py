@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from video_media import Clip, write_clip, write_transport_stream
+from video_media import ASS_HEADER, Clip, write_clip, write_transport_stream
 
 from ldl_video.video.reader import (
     DecodeReport,
@@ -580,3 +580,86 @@ def test_a_matroska_file_without_a_duration_tag_takes_the_segment_duration(tmp_p
         assert len(_frames(source)) == 12 and not source.report.truncated
     finally:
         source.close()
+
+
+def test_files_without_video_say_what_they_hold(tmp_path):
+    from ldl_video.errors import LdlError
+
+    metadata = tmp_path / "chapters.txt"  # FFmpeg's metadata file: it opens, with no stream at all
+    metadata.write_text(";FFMETADATA1\ntitle=Nothing to see\n")
+    with av.open(str(metadata)) as container:
+        assert len(container.streams) == 0  # what the test relies on
+    with pytest.raises(LdlError, match=r"^chapters\.txt has no video stream to upscale \(it has: no streams at all\)$"):
+        VideoSource(metadata)
+    talk = tmp_path / "talk.mkv"
+    with av.open(str(talk), "w") as out:
+        sound = out.add_stream("aac", rate=48000)
+        sound.layout = "mono"
+        words = out.add_stream("subrip")
+        words.codec_context.time_base = Fraction(1, 1000)
+        words.codec_context.subtitle_header = ASS_HEADER
+        tone = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        tone.sample_rate, tone.pts = 48000, 0
+        out.mux(sound.encode(tone))
+        out.mux(sound.encode())
+    with pytest.raises(LdlError, match=r"^talk\.mkv has no video stream to upscale \(it has: audio, subtitle\)$"):
+        VideoSource(talk)
+
+
+def test_a_codec_without_a_decoder_and_a_video_without_one_whole_picture_are_refused(tmp_path):
+    from ldl_video.errors import LdlError
+
+    data = write_clip(tmp_path / "clip.mkv", Clip(frames=2)).read_bytes()
+    unknown = tmp_path / "unknown.mkv"
+    unknown.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/ZZZ"))  # a codec ID no decoder knows
+    with av.open(str(unknown)) as container:
+        assert container.streams.video[0].codec_context is None  # what the test relies on
+    with pytest.raises(LdlError, match=rf"^unknown\.mkv: its video codec cannot be decoded by this FFmpeg build "
+                                       rf"\(PyAV {av.__version__}\)$"):
+        VideoSource(unknown)
+    broken = tmp_path / "broken.mkv"
+    _write_raw(broken, 25, 3, short=(0, 1, 2))
+    assert _unreadable_packets(broken) == (3, [])
+    with pytest.raises(LdlError, match=r"^no frame of broken\.mkv's video could be decoded \(damaged, or its first "
+                                       r"packets are missing\)$"):
+        VideoSource(broken)
+
+
+def test_two_frames_stamped_alike_are_kept_one_tick_apart(tmp_path):
+    """Raw pictures at 0, 40, 40 and 80 ms (a muxer that repeated a timestamp): both frames at
+    40 ms are kept, the second one tick (1 ms) later, and the nudge is counted."""
+    path = tmp_path / "repeat.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("rawvideo", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for i, ms in enumerate((0, 40, 40, 80)):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64), 30 + 40 * i, np.uint8), format="gray")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            out.mux(stream.encode(frame))
+    with av.open(str(path)) as container:
+        assert [p.pts for p in container.demux(video=0) if p.size] == [0, 40, 40, 80]  # as written
+    source = VideoSource(path)
+    try:
+        frames = _frames(source)
+        assert [f.pts * source.time_base for f in frames] == [Fraction(ms, 1000) for ms in (0, 40, 41, 80)]
+        assert source.report.retimed == 1
+    finally:
+        source.close()
+
+
+def test_closing_lets_go_of_the_file_and_may_be_done_twice(tmp_path):
+    import os
+
+    path = write_clip(tmp_path / "clip.mkv", Clip(frames=3))
+
+    def holding() -> int:  # the process's open files that are this clip (Linux's /proc)
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}") == str(path.resolve()) for fd in os.listdir("/proc/self/fd"))
+
+    source = VideoSource(path)
+    assert holding() == 1
+    source.close()
+    assert holding() == 0
+    source.close()
+    assert holding() == 0
