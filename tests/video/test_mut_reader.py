@@ -663,3 +663,45 @@ def test_closing_lets_go_of_the_file_and_may_be_done_twice(tmp_path):
     assert holding() == 0
     source.close()
     assert holding() == 0
+
+
+@pytest.fixture
+def stdin_from():
+    """Points file descriptor 0 (what FFmpeg's pipe:0 reads) at a file for the test's length."""
+    import os
+
+    saved = os.dup(0)
+
+    def point(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        os.dup2(fd, 0)
+        os.close(fd)
+
+    yield point
+    os.dup2(saved, 0)
+    os.close(saved)
+
+
+def test_standard_input_is_read_once_as_a_stream(tmp_path, stdin_from):
+    """`-` is standard input: the video is read from the pipe; its cover picture cannot be read
+    a second time, so none is handed out (and nothing tries to open a file named "-")."""
+    from video_media import cover_jpeg
+
+    path = write_clip(tmp_path / "piped.mkv", Clip(frames=4, cover=cover_jpeg()))
+    stdin_from(path)
+    source = VideoSource(Path("-"))
+    try:
+        covers = [s for s in source.container.streams if int(s.disposition) & int(av.stream.Disposition.attached_pic)]
+        assert len(covers) == 1  # what the test relies on: the attachment is a picture stream
+        assert len(_frames(source)) == 4
+        assert source.picture(covers[0]) == b""
+    finally:
+        source.close()
+
+
+def test_standard_input_is_not_read_to_ask_whether_it_is_an_animation(tmp_path, stdin_from):
+    pictures = [Image.fromarray(np.full((8, 8, 3), v, np.uint8)) for v in (0, 120, 240)]
+    pictures[0].save(tmp_path / "moving.gif", save_all=True, append_images=pictures[1:], duration=100, loop=0)
+    stdin_from(tmp_path / "moving.gif")
+    assert not is_animated(Path("-"))
+    assert (tmp_path / "moving.gif").read_bytes() == open(0, "rb", closefd=False).read()  # stdin untouched
