@@ -484,6 +484,22 @@ def _unreadable_packets(path: Path) -> tuple[int, list[int]]:
     return failures, [p for p in pts if p is not None]
 
 
+def _demuxer_errors(path: Path) -> int:
+    """Error lines FFmpeg's demuxer logs while plain PyAV reads the file through."""
+    import av.logging
+
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs, av.open(str(path)) as container:
+            name = container.format.name
+            for _ in container.demux(video=0):
+                pass
+    finally:
+        av.logging.set_level(level)
+    return sum(1 for lvl, source, _ in logs if lvl <= av.logging.ERROR and source == name)
+
+
 def test_packets_the_decoder_refuses_are_counted_and_the_rest_delivered(tmp_path):
     """Two raw pictures cut to 1000 of their 4608 bytes: the decoder refuses both; the six
     others come out at their own times."""
@@ -555,8 +571,10 @@ def test_a_file_cut_short_is_told_when_more_than_two_and_a_half_frames_are_missi
         assert source.report.expected_end == pytest.approx(_matroska_tag_seconds(tag)) == pytest.approx(0.16)
         assert source.report.decoded_end == pytest.approx((16 - lost) / 100)
         assert source.report.truncated is cut_short
-        # (FFmpeg's Matroska reader also logs the cut: the warning names that either way)
+        # FFmpeg's Matroska reader also logs the cut: the warning says so either way
+        assert source.report.skipped == _demuxer_errors(path) == 1
         assert source.report.describe().startswith(f"the video stops at 0.{16 - lost} s of 0.16 s") is cut_short
+        assert source.report.describe().endswith("the demuxer skipped over damaged data 1 time(s)")
     finally:
         source.close()
 
