@@ -136,17 +136,20 @@ RATE = 8000
 SIGNAL = np.random.default_rng(15).integers(-20000, 20000, 20 * RATE, dtype=np.int16)
 
 
-@pytest.fixture
-def pcm_track(tmp_path):
-    """The audio track of a real 8 kHz mono PCM file (its decoder does the decoding)."""
-    path = tmp_path / "pcm.nut"
+def pcm_file(path, rate: int):
+    """A real mono PCM file (its track's decoder does the decoding of the test's packets)."""
     with av.open(str(path), "w") as out:
-        stream = out.add_stream("pcm_s16le", rate=RATE)
+        stream = out.add_stream("pcm_s16le", rate=rate)
         stream.layout = "mono"
         packet = av.Packet(bytes(2 * 80))
-        packet.stream, packet.time_base, packet.pts, packet.dts = stream, Fraction(1, RATE), 0, 0
+        packet.stream, packet.time_base, packet.pts, packet.dts = stream, Fraction(1, rate), 0, 0
         out.mux(packet)
-    with av.open(str(path)) as source:
+    return path
+
+
+@pytest.fixture
+def pcm_track(tmp_path):
+    with av.open(str(pcm_file(tmp_path / "pcm.nut", RATE))) as source:
         yield source.streams.audio[0]
 
 
@@ -284,3 +287,26 @@ def test_reencoded_audio_keeps_its_rate_and_channels_where_the_codec_can(tmp_pat
     assert (played_rate, channels) == (wanted_rate, wanted_channels)
     if channels == len(levels):  # each speaker's sound where it was (for 5.1(side): the sides in the rear pair)
         assert rms == pytest.approx(levels, rel=0.15)
+
+
+def test_audio_resampled_for_the_encoder_keeps_its_hole_in_place(tmp_path):
+    """44.1 kHz PCM with a half-second hole, re-encoded as Opus (48 kHz only) into WebM: the sound
+    after the hole starts at 1 s in the output, counted at the new rate, not drifting by 48/44.1."""
+    from video_media import audio_timeline
+
+    from ldl_video.video.streams import AudioTranscode
+
+    rate, tone = 44100, (0.3 * np.sin(2 * np.pi * 440 * np.arange(2 * 44100) / 44100) * 32767).astype(np.int16)
+    with av.open(str(pcm_file(tmp_path / "pcm.nut", rate))) as source, av.open(str(tmp_path / "out.webm"), "w") as out:
+        handler = AudioTranscode(out, source.streams.audio[0], "libopus")
+        for first in [*range(0, rate // 2, 1470), *range(rate, rate * 3 // 2, 1470)]:  # 1/30 s packets
+            packet = av.Packet(tone[first : first + 1470].tobytes())
+            packet.time_base, packet.pts, packet.dts = Fraction(1, rate), first, first
+            out.mux(handler.packets(packet))
+        out.mux(handler.flush())
+    timeline = audio_timeline(tmp_path / "out.webm")
+    sounding = np.flatnonzero(np.abs(timeline) > 0.1) / 48000
+    assert sounding[0] == pytest.approx(0.0, abs=0.002)
+    assert sounding[sounding < 0.75][-1] == pytest.approx(0.5, abs=0.002)
+    assert sounding[sounding > 0.75][0] == pytest.approx(1.0, abs=0.002)
+    assert sounding[-1] == pytest.approx(1.5, abs=0.002)
