@@ -723,3 +723,20 @@ def test_standard_input_is_not_read_to_ask_whether_it_is_an_animation(tmp_path, 
     stdin_from(tmp_path / "moving.gif")
     assert not is_animated(Path("-"))
     assert (tmp_path / "moving.gif").read_bytes() == open(0, "rb", closefd=False).read()  # stdin untouched
+
+
+def test_hdr10_metadata_comes_from_the_first_frame(tmp_path):
+    """x265 writes the mastering display and light levels into the bitstream (SEI): the first
+    frame carries them, the Matroska track does not, and the reader hands on what x265 was given."""
+    from video_media import HDR10, MASTER_DISPLAY, MAX_CLL, PATCH_RGB
+
+    params = f"log-level=error:hdr10=1:master-display={MASTER_DISPLAY}:max-cll={MAX_CLL}"
+    path = write_clip(tmp_path / "hdr10.mkv", Clip(frames=2, codec="libx265", pix_fmt="yuv420p10le", tags=HDR10, depth=16,
+                                                   colour=PATCH_RGB, options={"x265-params": params}))
+    with av.open(str(path)) as container:  # what the test relies on
+        assert not container.streams.video[0].codec_context.coded_side_data
+    source = VideoSource(path)
+    try:
+        assert (source.hdr.master_display, source.hdr.max_cll) == (MASTER_DISPLAY, MAX_CLL)
+    finally:
+        source.close()
