@@ -269,6 +269,39 @@ def test_a_cover_picture_is_handed_out_as_its_bytes(tmp_path):
         source.close()
 
 
+def test_two_cover_pictures_are_each_handed_out_as_their_own_bytes(tmp_path):
+    """An MP4 with a front and a back cover (two attached pictures): each stream's own JPEG."""
+    from video_media import cover_jpeg
+
+    path = tmp_path / "two-covers.mp4"
+    jpegs = [cover_jpeg(level=60), cover_jpeg(level=200)]
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        covers = []
+        for _ in jpegs:
+            cover = out.add_stream("mjpeg")
+            cover.width = cover.height = 32
+            cover.pix_fmt, cover.disposition = "yuvj420p", av.stream.Disposition.attached_pic
+            covers.append(cover)
+        out.start_encoding()
+        for cover, jpeg in zip(covers, jpegs, strict=True):
+            packet = av.Packet(jpeg)
+            packet.stream, packet.time_base, packet.pts, packet.dts = cover, Fraction(1, 90000), 0, 0
+            out.mux(packet)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8)).reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+    source = VideoSource(path)
+    try:
+        found = [s for s in source.container.streams if int(s.disposition) & int(av.stream.Disposition.attached_pic)]
+        assert [source.picture(s) for s in found] == jpegs
+    finally:
+        source.close()
+
+
 def test_a_pattern_with_a_ten_digit_width(tmp_path):
     for name in ("0000000001.png", "0000000002.png", "01.png"):
         (tmp_path / name).write_bytes(b"")
