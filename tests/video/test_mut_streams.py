@@ -71,6 +71,8 @@ def test_a_tracks_name_language_and_flags_are_kept_and_old_statistics_dropped(ta
     ("webm", {"libopus", "libvorbis"}),  # the only audio WebM allows
     ("mpeg", {"mp2", "ac3"}),  # MPEG-PS: MPEG audio or AC-3 (DVD)
     ("mxf", {"pcm_s16le", "pcm_s24le"}),  # SMPTE 382M: PCM
+    ("ogg", {"flac", "libopus", "libvorbis"}),  # Xiph's Ogg mappings (.ogv with Theora or VP8)
+    ("gif", {None}),  # no audio at all: dropped with a note
 ])
 def test_reencoded_audio_gets_a_codec_the_container_allows(container, allowed):
     assert _audio_target(av.open(io.BytesIO(), "w", format=container)) in allowed
@@ -310,3 +312,35 @@ def test_audio_resampled_for_the_encoder_keeps_its_hole_in_place(tmp_path):
     assert sounding[sounding < 0.75][-1] == pytest.approx(0.5, abs=0.002)
     assert sounding[sounding > 0.75][0] == pytest.approx(1.0, abs=0.002)
     assert sounding[-1] == pytest.approx(1.5, abs=0.002)
+
+
+@pytest.fixture(scope="module")
+def unknown_codecs_mkv(tmp_path_factory):
+    """A film whose audio and subtitle tracks name codecs nobody knows (a newer muxer, a typo)."""
+    from video_media import Clip, write_clip
+
+    folder = tmp_path_factory.mktemp("unknown")
+    whole = write_clip(folder / "film.mkv", Clip(frames=3, audio=[("aac", 2, "eng")], subtitles=[(0, 80, "Hello")]))
+    data = whole.read_bytes()
+    assert data.count(b"A_AAC") == data.count(b"S_TEXT/UTF8") == 1
+    path = folder / "unknown.mkv"
+    path.write_bytes(data.replace(b"A_AAC", b"A_QQQ").replace(b"S_TEXT/UTF8", b"S_TEXT/QQQQ"))
+    return whole, path
+
+
+@pytest.mark.parametrize(("which", "container", "expected"), [
+    ("unknown", "mp4", ["audio #1 (unknown) dropped: mp4 cannot hold it (use .mkv to keep it)",
+                        "subtitle #2 (unknown) dropped: mp4 cannot hold it (use .mkv to keep it)"]),
+    ("known", "gif", ["audio #1 (aac) dropped: gif cannot hold it (use .mkv to keep it)",
+                      "subtitle #2 (subrip) dropped: gif cannot hold it (use .mkv to keep it)"]),
+])
+def test_streams_that_cannot_be_carried_are_dropped_with_a_note_naming_them(unknown_codecs_mkv, which, container,
+                                                                             expected):
+    from ldl_video.video.streams import plan_streams
+
+    path = unknown_codecs_mkv[which == "unknown"]
+    notes: list[str] = []
+    with av.open(str(path)) as source:
+        handlers = plan_streams(av.open(io.BytesIO(), "w", format=container),
+                                [s for s in source.streams if s.type != "video"], notes)
+    assert (handlers, notes) == ({}, expected)
