@@ -344,3 +344,23 @@ def test_streams_that_cannot_be_carried_are_dropped_with_a_note_naming_them(unkn
         handlers = plan_streams(av.open(io.BytesIO(), "w", format=container),
                                 [s for s in source.streams if s.type != "video"], notes)
     assert (handlers, notes) == ({}, expected)
+
+
+def test_subrip_cues_converted_for_mp4_keep_their_milliseconds(tmp_path):
+    """SubRip times are in milliseconds (00:00:01,001); as MP4 timed text they start and end on the same ms."""
+    from video_media import Clip, write_clip
+
+    from ldl_video.video.streams import SubtitleTranscode
+
+    cues = [(1001, 2333, "Hello"), (2999, 3457, "World")]
+    path = write_clip(tmp_path / "film.mkv", Clip(frames=3, subtitles=cues))
+    with av.open(str(path)) as source, av.open(str(tmp_path / "out.mp4"), "w") as out:
+        track = source.streams.subtitles[0]
+        handler = SubtitleTranscode(out, track, "mov_text")
+        for packet in source.demux(track):
+            if packet.size:
+                out.mux(handler.packets(packet))
+    with av.open(str(tmp_path / "out.mp4")) as result:
+        samples = [p for p in result.demux(result.streams.subtitles[0]) if p.size > 2]  # 2 bytes: the empty gap sample
+        times = [(p.pts * p.time_base * 1000, (p.pts + p.duration) * p.time_base * 1000) for p in samples]
+    assert times == [(start, end) for start, end, _ in cues]
