@@ -773,3 +773,20 @@ def test_hdr10_metadata_comes_from_the_first_frame(tmp_path):
         assert (source.hdr.master_display, source.hdr.max_cll) == (MASTER_DISPLAY, MAX_CLL)
     finally:
         source.close()
+
+
+def test_the_nominal_rate_of_a_variable_rate_mp4_is_its_average(tmp_path):
+    """Frames 20 or 60 ms apart: FFmpeg states the average (ffprobe's avg_frame_rate, 12 frames
+    over 380 ms) and a 50 fps grid (r_frame_rate) that holds every timestamp. The output's rate
+    is the average."""
+    pts = [0, 20, 40, 60, 120, 180, 240, 260, 280, 300, 360, 420]
+    path = write_clip(tmp_path / "vfr.mp4", Clip(frames=len(pts), pts=pts))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        average, grid = stream.average_rate, stream.guessed_rate
+    assert (average, grid) == (Fraction(600, 19), 50)  # what the test relies on
+    source = VideoSource(path)
+    try:
+        assert source.rate == Fraction(600, 19)
+    finally:
+        source.close()
