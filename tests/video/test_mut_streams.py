@@ -364,3 +364,27 @@ def test_subrip_cues_converted_for_mp4_keep_their_milliseconds(tmp_path):
         samples = [p for p in result.demux(result.streams.subtitles[0]) if p.size > 2]  # 2 bytes: the empty gap sample
         times = [(p.pts * p.time_base * 1000, (p.pts + p.duration) * p.time_base * 1000) for p in samples]
     assert times == [(start, end) for start, end, _ in cues]
+
+
+def test_pcm_is_copied_into_mp4_only_with_a_named_channel_layout(tmp_path):
+    """MP4's sample description needs a channel layout for PCM (ISO/IEC 23003-5 'chnl'): a WAV's
+    5.1 (named by its channel mask) is copied, Matroska's bare two channels are re-encoded."""
+    from ldl_video.video.streams import container_takes
+
+    wav, _ = tone_wav(tmp_path / "in.wav", "5.1", 48000)
+    bare = tmp_path / "bare.mkv"
+    with av.open(str(wav)) as source, av.open(str(bare), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=48000)
+        stream.layout = "stereo"
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 480), np.int16), format="s16", layout="stereo")
+        frame.sample_rate, frame.pts = 48000, 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        named = source.streams.audio[0]
+        assert named.codec_context.layout.name == "5.1"
+        assert container_takes(av.open(io.BytesIO(), "w", format="mp4"), named)
+    with av.open(str(bare)) as source:
+        track = source.streams.audio[0]
+        assert track.codec_context.layout.name == "2 channels"  # what the test relies on
+        assert not container_takes(av.open(io.BytesIO(), "w", format="mp4"), track)
+        assert container_takes(av.open(io.BytesIO(), "w", format="matroska"), track)
