@@ -790,3 +790,18 @@ def test_the_nominal_rate_of_a_variable_rate_mp4_is_its_average(tmp_path):
         assert source.rate == Fraction(600, 19)
     finally:
         source.close()
+
+
+def test_a_file_that_may_not_be_read_is_named(tmp_path):
+    import os
+    import re
+
+    from ldl_video.errors import LdlError
+
+    locked = tmp_path / "locked.mkv"
+    write_clip(locked, Clip(frames=2)).chmod(0)
+    if os.access(locked, os.R_OK):  # root reads anything: take a file the kernel refuses to everyone
+        locked = Path("/proc/sys/vm/drop_caches")
+    assert not os.access(locked, os.R_OK)  # what the test relies on
+    with pytest.raises(LdlError, match=rf"^cannot read {re.escape(str(locked))}: permission denied$"):
+        VideoSource(locked)
