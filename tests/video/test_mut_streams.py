@@ -83,6 +83,7 @@ def test_reencoded_audio_gets_a_codec_the_container_allows(container, allowed):
     ("mov", "mov_text"),
     ("webm", "webvtt"),  # the only subtitles WebM allows
     ("matroska", "subrip"),
+    ("nut", "ass"),  # NUT's codec table has ASS among text subtitles, not SubRip
     ("mpegts", None),  # no text subtitle format: dropped with a note
     ("mpeg", None),
 ])
