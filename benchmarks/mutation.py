@@ -4,6 +4,7 @@
     python benchmarks/mutation.py ldl resample     # a few, by short name
     make mutation MODULES="ldl resample"
     python benchmarks/mutation.py --survivors colour   # only last run's survivors, against today's tests
+    python benchmarks/mutation.py --sample 300 degradations   # 300 of its mutants drawn at random: an estimate
 
 `--survivors` re-runs only the mutants that survived (or had no covering test) in the module's
 last full run, against the tests added since (test_mut_<name>.py files and list entries that
@@ -11,6 +12,10 @@ were not in that run; a survivor already passed all the others), and keeps every
 status from that run: tests are only ever added, so a killed mutant stays killed, and a module
 takes minutes instead of an hour. It refuses when the module's source changed since that run (mutant names would no
 longer point at the same mutations).
+
+`--sample N` runs N of a module's mutants drawn at random (seed 0, from the sorted names), for a
+module too large for the time at hand: its score is an estimate, reported with a 95 % (Wilson)
+interval, and `--survivors` then works on that sample as on a full run.
 
 A module's run starts from a fresh `mutants/` folder (mutmut's working copy), so one module's
 test selection never leaks into another's results. The score of each module goes to
@@ -27,7 +32,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -35,6 +42,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from statistics import NormalDist
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "mutation"
@@ -108,11 +116,35 @@ def _tests_for(name: str, tests: list[str]) -> list[str]:
 TIMEOUT_MULTIPLIER = 60.0
 
 
-def run_one(module: str, tests: list[str], children: int, mutants: list[str], show: bool = False) -> None:
+SAMPLE_SEED = 0
+
+
+def _sampled(collect, size: int):
+    """mutmut's mutant collection, cut down to `size` mutants drawn at random; the others stay
+    "not checked" in mutmut's records."""
+
+    def collect_sample(*, mutant_names):
+        mutants, by_path = collect(mutant_names=mutant_names)
+        names = sorted(name for _, name, _ in mutants)
+        chosen = set(random.Random(SAMPLE_SEED).sample(names, min(size, len(names))))
+        print(f"sampled {len(chosen)} of {len(names)} mutants (seed {SAMPLE_SEED})")
+        return [m for m in mutants if m[1] in chosen], by_path
+
+    return collect_sample
+
+
+def run_one(module: str, tests: list[str], children: int, mutants: list[str], show: bool = False,
+            sample: int = 0) -> None:
     """Runs inside a child process: mutmut with this module's file and tests (and only the
-    named mutants, when given)."""
+    named mutants, or a sample of `sample` of them, when given)."""
+    import mutmut.__main__ as mutmut_main
     import mutmut.configuration as configuration
     from mutmut.__main__ import cli
+
+    if sample:
+        if not hasattr(mutmut_main, "collect_source_file_mutation_data"):
+            sys.exit("error: --sample needs mutmut 3.8's collect_source_file_mutation_data")
+        mutmut_main.collect_source_file_mutation_data = _sampled(mutmut_main.collect_source_file_mutation_data, sample)
 
     config = configuration.config()
     config.only_mutate = [module]
@@ -158,10 +190,29 @@ def _diff(module: str, name: str) -> str:
     return shown.stdout.strip() or shown.stderr.strip()
 
 
+def wilson(killed: int, total: int) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion (Wilson 1927), in per cent."""
+    z = NormalDist().inv_cdf(0.975)
+    if not total:
+        return 0.0, 100.0
+    p = killed / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return 100 * (centre - half), 100 * (centre + half)
+
+
 def _report(name: str, module: str, tests: list[str], status: dict[str, str], previous: dict[str, str],
-            rerun: list[str], minutes: float) -> None:
+            rerun: list[str], minutes: float, sample: int = 0) -> None:
     """Scores and survivors of one module's run into build/mutation/. A survivors-only run
-    (`rerun` given) updates the previous statuses of those mutants alone."""
+    (`rerun` given) updates the previous statuses of those mutants alone. A sampled run keeps
+    only the mutants it drew."""
+    sample_file = OUT / f"{name}.sample"
+    if sample and not rerun:
+        drawn = {k: s for k, s in status.items() if s != "not checked"}
+        sample_file.write_text(f"{len(drawn)} of {len(status)}")
+        status = drawn
+    elif not rerun:
+        sample_file.unlink(missing_ok=True)
     if rerun:
         # a mutant a stopped run did not reach keeps its previous status
         status = {**previous, **{k: status[k] for k in rerun if status.get(k, "not checked") != "not checked"}}
@@ -173,11 +224,15 @@ def _report(name: str, module: str, tests: list[str], status: dict[str, str], pr
     untested = sorted(k for k, s in status.items() if s in ("no tests", "not checked"))
     total = len(status)
     score = 100 * killed / total if total else 0.0
+    label = f"{module} (sample of {sample_file.read_text()}, seed {SAMPLE_SEED})" if sample_file.is_file() else module
+    low, high = wilson(killed, total)
+    interval = f" ({low:.0f}–{high:.0f})" if sample_file.is_file() else ""
     (OUT / f"{name}.survivors.txt").write_text("\n\n".join(_diff(module, k) for k in survivors + untested) + "\n")
     (OUT / f"{name}.json").write_text(json.dumps(status, indent=1, sort_keys=True))
-    print(f"{name}: {killed}/{total} killed ({score:.0f} %), {len(survivors)} survived, {len(untested)} not covered or not run")
+    print(f"{name}: {killed}/{total} killed ({score:.0f} %{interval}), {len(survivors)} survived, "
+          f"{len(untested)} not covered or not run")
     kind = " (survivors re-run)" if rerun else ""
-    row = f"| {module}{kind} | {killed} / {total} | {score:.0f} % | {len(survivors)} | {len(untested)} | {minutes:.1f} |"
+    row = f"| {label}{kind} | {killed} / {total} | {score:.0f} %{interval} | {len(survivors)} | {len(untested)} | {minutes:.1f} |"
     (OUT / f"{name}.row").write_text(row)
 
 
@@ -203,7 +258,7 @@ def _run_module(name: str, args: argparse.Namespace, env: dict[str, str]) -> Non
     if args.survivors and args.mutants:
         rerun = [m for m in rerun if m in set(args.mutants)]
     if args.collect:  # a run whose parent was stopped: score what its mutants/ folder holds
-        _report(name, module, tests, _results(module), previous, rerun, float("nan"))
+        _report(name, module, tests, _results(module), previous, rerun, float("nan"), args.sample)
         return
     if args.survivors:
         # Every survivor passed every test of the full run: only tests added since can kill it.
@@ -219,6 +274,8 @@ def _run_module(name: str, args: argparse.Namespace, env: dict[str, str]) -> Non
     cmd = [sys.executable, __file__, "--children", str(args.children), "--one", module, *tests]
     if rerun:
         cmd += ["--mutants", *rerun]
+    elif args.sample:
+        cmd += ["--sample", str(args.sample)]
     log = OUT / f"{name}{'.survivors' if rerun else ''}.log"
     with log.open("w") as out:
         code = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
@@ -227,7 +284,7 @@ def _run_module(name: str, args: argparse.Namespace, env: dict[str, str]) -> Non
         print(f"{name}: mutmut failed (exit {code}); see {log.relative_to(ROOT)}")
         (OUT / f"{name}.row").write_text(f"| {module} | mutmut failed (exit {code}) | | | | {minutes:.1f} |")
         return
-    _report(name, module, tests, _results(module), previous, rerun, minutes)
+    _report(name, module, tests, _results(module), previous, rerun, minutes, args.sample)
 
 
 def main() -> None:
@@ -243,10 +300,13 @@ def main() -> None:
     parser.add_argument("--show", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mutants", nargs="*", default=[],
                         help="with --survivors: only these of the survivors (e.g. leaving out those judged equivalent)")
+    parser.add_argument("--sample", type=int, default=0, metavar="N",
+                        help="run N of the module's mutants drawn at random (seeded): an estimated score with its "
+                             "95 %% interval")
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.one:
-        run_one(args.one[0], args.one[1:], args.children, args.mutants, args.show)
+        run_one(args.one[0], args.one[1:], args.children, args.mutants, args.show, args.sample)
         return
     unknown = [n for n in args.names if n not in MODULES]
     if unknown:
