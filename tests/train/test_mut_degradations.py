@@ -206,9 +206,12 @@ def test_usm_sharpen_parameters(weight, radius, threshold):
     np.testing.assert_allclose(_usm(img, weight=weight, radius=radius, threshold=threshold), ref, atol=2e-6, rtol=0)
 
 
-def test_usm_sharpen_of_a_crop_smaller_than_the_blur_repeats_the_edges():
-    img = np.ascontiguousarray(_smooth(9, (3, 12, 14)).transpose(1, 2, 0))
-    ref = _usm_reference(img, 0.5, 50, 10, cv2.BORDER_REPLICATE)
+@pytest.mark.parametrize(("h", "w", "border"), [(12, 14, cv2.BORDER_REPLICATE), (25, 30, cv2.BORDER_REPLICATE),
+                                                (26, 30, cv2.BORDER_REFLECT_101)])
+def test_usm_sharpen_of_a_crop_smaller_than_the_blur_repeats_the_edges(h, w, border):
+    """The 51-tap blur reaches 25 pixels: a side of 25 or less cannot be reflected that far."""
+    img = np.ascontiguousarray(_smooth(9, (3, h, w)).transpose(1, 2, 0))
+    ref = _usm_reference(img, 0.5, 50, 10, border)
     np.testing.assert_allclose(_usm(img), ref, atol=2e-6, rtol=0)
 
 
@@ -250,12 +253,16 @@ def test_libjpeg_tables_are_the_ones_libjpeg_writes_at_every_quality():
 def test_diffjpeg_tables_are_the_transposed_standard_ones_times_the_quality_factor():
     """basicsr/utils/diffjpeg.py: y_table / c_table are the Annex K tables transposed; the table
     used is table · quality_to_factor(q), quality_to_factor = (5000/q if q < 50 else 200 - 2q) / 100."""
-    qualities = [30.0, 47.5, 60.0, 93.3, 50.0]
+    qualities = [30.0, 47.5, 60.0, 93.3, 50.0, 50.5, 1.0, 100.0]
     luma, chroma = quant_tables(torch.tensor(qualities, dtype=torch.float64), "diffjpeg")
     for i, q in enumerate(qualities):
         factor = (5000.0 / q if q < 50 else 200.0 - 2 * q) / 100
         np.testing.assert_allclose(luma[i].numpy(), _STD_LUMA.T * factor, rtol=1e-12)
         np.testing.assert_allclose(chroma[i].numpy(), _STD_CHROMA.T * factor, rtol=1e-12)
+    # qualities outside 1..100 are taken as the nearest end, as libjpeg does
+    outside = quant_tables(torch.tensor([0.2, 130.0], dtype=torch.float64), "diffjpeg")
+    torch.testing.assert_close(outside[0], luma[[6, 7]], atol=0, rtol=0)
+    torch.testing.assert_close(outside[1], chroma[[6, 7]], atol=0, rtol=0)
 
 
 def test_dct_is_the_orthonormal_dct_ii():
@@ -324,6 +331,8 @@ def test_poisson_noise_is_a_count_per_level():
     levels = torch.tensor([0.2, 0.4, 0.6, 0.8])  # 4 distinct values: L = 4 (a power of two stays)
     img = levels.repeat(3 * 64 * 64 // 4).view(1, 3, 64, 64)
     assert poisson_levels(img).flatten().tolist() == [4.0]
+    five = torch.tensor([0.2, 0.4, 0.6, 0.8, 0.9]).view(1, 1, 1, 5)
+    assert poisson_levels(torch.cat([five, five * 0])).flatten().tolist() == [8.0, 1.0]  # 5 values -> 8; 1 -> 1
     noise = poisson_noise(img, torch.Generator().manual_seed(1))
     counts = (img + noise) * 4
     torch.testing.assert_close(counts, counts.round(), atol=1e-4, rtol=0)
@@ -412,6 +421,18 @@ def test_blur_kernels_are_drawn_as_the_official_first_round(monkeypatch):
     assert min(plat) == 1.0 and 1.95 < max(plat) <= 2.0 and _within(sum(b == 1.0 for b in plat), len(plat), 0.5)
 
 
+def test_generalized_beta_is_below_one_half_the_time(monkeypatch):
+    """The β draw on its own, with a round that has only generalized kernels: 2000 draws resolve
+    0.5 to ±0.056 (5 σ)."""
+    shaped = _spy(monkeypatch, "shaped_kernel")
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=20)
+    r = DegradationRound(kernel_range=[7, 7], kernel_list=["generalized_iso"], kernel_prob=[1.0], sinc_prob=0.0)
+    for _ in range(2000):
+        degrader._blur_kernel(r)
+    betas = [c[5] for c in shaped]
+    assert {c[0] for c in shaped} == {"generalized"} and _within(sum(b < 1 for b in betas), 2000, 0.5)
+
+
 def test_second_round_kernels_and_the_padded_size(monkeypatch):
     """The kernels of both rounds share the largest size of the two ranges (σ 0.2..1.5 in the second)."""
     shaped = _spy(monkeypatch, "shaped_kernel")
@@ -471,11 +492,13 @@ def test_resize_to_a_size_uses_every_mode_and_never_goes_below_one_pixel():
     assert len(modes) == 60 and all(_within(modes.count(m), 60, 1 / 3) for m in ("area", "bilinear", "bicubic"))
     assert degrader._resize(x, (0, 3)).shape == (2, 3, 1, 3)
     assert degrader._resize(x, (0, 0), 0.05).shape == (2, 3, 1, 1)  # the factor path would make 0×0
-    small = degrader._resize(x, (1, 2), 0.2)  # 1 px is still a factor resize
-    by_factor = [torch.nn.functional.interpolate(x, scale_factor=0.2, mode=m, **({} if m == "area" else
-                                                                                {"align_corners": False}))
-                 for m in ("area", "bilinear", "bicubic")]
-    assert small.shape == (2, 3, 1, 2) and any(torch.allclose(small, ref, atol=1e-6) for ref in by_factor)
+    by_factor = {m: torch.nn.functional.interpolate(x, scale_factor=0.2, mode=m, **({} if m == "area" else
+                                                                                    {"align_corners": False}))
+                 for m in ("area", "bilinear", "bicubic")}
+    for _ in range(12):
+        small = degrader._resize(x, (1, 2), 0.2)  # 1 px is still a factor resize
+        assert small.shape == (2, 3, 1, 2)
+        assert any(torch.allclose(small, ref, atol=1e-6) for ref in by_factor.values())
 
 
 def test_gaussian_noise_is_sigma_in_8_bit_levels_times_a_standard_normal():
@@ -492,6 +515,15 @@ def test_gaussian_noise_is_sigma_in_8_bit_levels_times_a_standard_normal():
     # 400 uniform draws: the extremes lie about 29/401 ≈ 0.07 inside the range, the bounds 0.5
     assert 1 <= float(sigma.min()) < 1.5 and 29.5 < float(sigma.max()) <= 30
     assert _within(int((sigma < 15.5).sum()), 400, 0.5)
+    fixed = DegradationRound(gaussian_noise_prob=1.0, gray_noise_prob=0.0, noise_range=[30.0, 30.0])
+    replay = torch.Generator().set_state(degrader.noise.get_state())
+    noise = degrader._noise(flat, fixed) - flat
+    torch.testing.assert_close(noise, torch.randn(flat.shape, generator=replay) * 30 / 255, atol=2e-6, rtol=0)
+    # the noisy image stays in [0, 1]
+    for level, end in ((0.98, 1.0), (0.02, 0.0)):
+        out = degrader._noise(torch.full((4, 3, 8, 8), level), fixed)
+        assert float(out.max()) == 1.0 if end else float(out.min()) == 0.0
+        assert 0 <= float(out.min()) and float(out.max()) <= 1
 
 
 def test_gray_noise_and_noise_kind_probabilities(monkeypatch):
@@ -569,8 +601,10 @@ def test_degrader_runs_realesrgans_order_of_steps(monkeypatch):
     monkeypatch.setattr(deg, "filter2d", lambda x, k: steps.append(("blur", tuple(x.shape[-2:]))) or real_filter(x, k))
     monkeypatch.setattr(deg, "jpeg", lambda x, q, m: steps.append(("jpeg", tuple(x.shape[-2:]))) or real_jpeg(x, q, m))
     gt = torch.from_numpy(_smooth(15, (2, 3, 32, 32)))
-    degrader = Degrader(DegradationConfig(), 4, CPU, seed=10)
-    runs, second_blurs, jpeg_last = 40, 0, 0
+    config = DegradationConfig()
+    config.second.blur_prob = 0.3  # away from the first round's 1.0 and the official 0.8
+    degrader = Degrader(config, 4, CPU, seed=10)
+    runs, second_blurs, jpeg_last = 120, 0, 0
     for _ in range(runs):
         steps.clear()
         out = degrader(gt)
@@ -578,13 +612,15 @@ def test_degrader_runs_realesrgans_order_of_steps(monkeypatch):
         names = [name for name, _ in steps]
         assert steps[0] == ("blur", (32, 32)) and names[1] == "jpeg" and names.count("jpeg") == 2
         assert len(names) in (4, 5)
+        assert all(4 <= side <= 48 for side in steps[1][1])  # first round: 32 px resized by 0.15..1.5
         second_blurs += len(names) == 5
         if names[-1] == "jpeg":
             jpeg_last += 1
             assert steps[-2] == ("blur", (8, 8)) and steps[-1] == ("jpeg", (8, 8))
         else:
             assert steps[-1] == ("blur", (8, 8))
-    assert _within(second_blurs, runs, 0.8) and _within(jpeg_last, runs, 0.5)
+            assert all(2 <= side <= 9 for side in steps[-2][1])  # second round: 8 px (32 / 4) by 0.3..1.2
+    assert _within(second_blurs, runs, 0.3) and _within(jpeg_last, runs, 0.5)
 
 
 # ---------------------------------------------------------------- the training-pair pool
