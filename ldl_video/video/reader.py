@@ -235,9 +235,21 @@ class VideoSource:
         tagged = _parse_duration_tag(stream.metadata.get("DURATION"))
         if tagged is not None:
             return tagged
-        if not self.others and self.container.duration:
-            return ((self.container.start_time or 0) + self.container.duration) / av.time_base
+        if not self.others:
+            return self._container_end()
         return None
+
+    def _container_end(self) -> float | None:
+        """Where the container says the file ends, in seconds on its timeline. FFmpeg hands on
+        Matroska's Segment Duration as it is, and its Matroska muxer writes there the end of the
+        last frame (Segment timestamps count from the Segment's start, 0): a file whose first
+        frame is at 1 s states its end. Elsewhere FFmpeg's duration counts from the first timestamp."""
+        if not self.container.duration:
+            return None
+        end = self.container.duration / av.time_base
+        if "matroska" not in self.container.format.name:
+            end += (self.container.start_time or 0) / av.time_base
+        return end
 
     def notes(self) -> list[str]:
         """What the output will lack that the source has (the README's video limits, said at run time)."""
@@ -254,8 +266,8 @@ class VideoSource:
     def seconds(self) -> float | None:
         """How long the video lasts on the output's timeline (which starts at 0), if known."""
         end = self.report.expected_end
-        if end is None and self.container.duration:
-            end = ((self.container.start_time or 0) + self.container.duration) / av.time_base
+        if end is None:
+            end = self._container_end()
         return max(0.0, end - float(self.start)) if end else None
 
     @property
@@ -264,8 +276,8 @@ class VideoSource:
         if self.video.frames:
             return self.video.frames
         end = self.report.expected_end
-        if end is None and self.container.duration:
-            end = self.container.duration / av.time_base
+        if end is None:
+            end = self._container_end()
         if end and self.rate:
             start = float((self.video.start_time or 0) * self.time_base)
             return max(1, round((end - start) * float(self.rate)))

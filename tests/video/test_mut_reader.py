@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from video_media import ASS_HEADER, Clip, write_clip, write_transport_stream
 
+from ldl_video.cli import main
 from ldl_video.video.reader import (
     DecodeReport,
     VideoSource,
@@ -629,6 +630,43 @@ def test_a_matroska_file_without_a_duration_tag_takes_the_segment_duration(tmp_p
         assert source.report.expected_end == pytest.approx(0.48, abs=1e-9)
         assert source.seconds == pytest.approx(0.48, abs=1e-9) and source.frame_estimate == 12
         assert len(_frames(source)) == 12 and not source.report.truncated
+    finally:
+        source.close()
+
+
+def test_a_matroska_file_starting_late_without_a_duration_tag_is_whole(tmp_path):
+    """The same without the tag, the first frame at 1 s (a capture cut from a longer recording):
+    FFmpeg's muxer writes the end of the last frame as the Segment's Duration (1.48 s), and that
+    is where the file ends, not 1 s later. The file is whole: 12 frames, 0.48 s, nothing cut."""
+    data = write_clip(tmp_path / "tagged.mkv", Clip(frames=12, pts=[1000 + 40 * i for i in range(12)])).read_bytes()
+    path = tmp_path / "untagged.mkv"
+    path.write_bytes(data.replace(b"DURATION", b"DURATIOX"))
+    with av.open(str(path)) as container:  # what the test relies on: the segment's duration is the end
+        assert (container.start_time, container.duration) == (1_000_000, 1_480_000)
+        assert "DURATION" not in container.streams.video[0].metadata
+    source = VideoSource(path)
+    try:
+        assert source.report.expected_end == pytest.approx(1.48, abs=1e-9)
+        assert source.seconds == pytest.approx(0.48, abs=1e-9) and source.frame_estimate == 12
+        assert len(_frames(source)) == 12 and not source.report.truncated
+    finally:
+        source.close()
+    out = tmp_path / "out.mkv"
+    assert main([str(path), str(out), "-m", "bicubic", "-s", "2", "--quiet"]) == 0
+    with av.open(str(out)) as result:
+        assert sum(1 for _ in result.decode(video=0)) == 12
+
+
+def test_a_transport_stream_starting_late_counts_its_duration_from_its_start(tmp_path):
+    """MPEG-TS: FFmpeg's duration is the length from the first timestamp (a broadcast capture
+    whose clock reads 10 s), so 20 frames at 25 fps last 0.8 s."""
+    path = write_transport_stream(tmp_path / "late.ts", start=10.0, frames=20)
+    source = VideoSource(path)
+    try:
+        with av.open(str(path)) as container:
+            assert container.start_time / 1e6 == pytest.approx(10.0, abs=0.1)  # what the test relies on
+        assert source.seconds == pytest.approx(0.8, abs=0.05)
+        assert source.frame_estimate == 20
     finally:
         source.close()
 
