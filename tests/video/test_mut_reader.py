@@ -613,44 +613,47 @@ def test_a_file_cut_short_is_told_when_more_than_two_and_a_half_frames_are_missi
         source.close()
 
 
-def test_a_matroska_file_without_a_duration_tag_takes_the_segment_duration(tmp_path):
-    """Muxers other than FFmpeg's may write no per-track DURATION tag (here: the tag's name
-    overwritten). With the video the only stream, the segment's duration is the video's length:
-    12 frames at 25 fps, 0.48 s."""
-    data = write_clip(tmp_path / "tagged.mkv", Clip(frames=12, rate=25)).read_bytes()
+def _untagged_matroska(tmp_path: Path, clip: Clip) -> Path:
+    """The clip in Matroska with its per-track DURATION tag's name overwritten, as muxers other
+    than FFmpeg's write it: only the Segment states a duration."""
+    data = write_clip(tmp_path / "tagged.mkv", clip).read_bytes()
     assert data.count(b"DURATION") == 1
     path = tmp_path / "untagged.mkv"
     path.write_bytes(data.replace(b"DURATION", b"DURATIOX"))
-    with av.open(str(path)) as container:  # what the test relies on: only the segment states a length
+    with av.open(str(path)) as container:  # what the tests rely on
         stream = container.streams.video[0]
         assert not stream.duration and "DURATION" not in stream.metadata
-        assert (container.start_time, container.duration) == (0, 480_000)
+    return path
+
+
+def _assert_whole(path: Path, end: float) -> None:
+    """12 frames at 25 fps ending at `end`: 0.48 s long, nothing reported cut."""
     source = VideoSource(path)
     try:
-        assert source.report.expected_end == pytest.approx(0.48, abs=1e-9)
+        assert source.report.expected_end == pytest.approx(end, abs=1e-9)
         assert source.seconds == pytest.approx(0.48, abs=1e-9) and source.frame_estimate == 12
         assert len(_frames(source)) == 12 and not source.report.truncated
     finally:
         source.close()
+
+
+def test_a_matroska_file_without_a_duration_tag_takes_the_segment_duration(tmp_path):
+    """With the video the only stream, the segment's duration is the video's length: 12 frames
+    at 25 fps, 0.48 s."""
+    path = _untagged_matroska(tmp_path, Clip(frames=12, rate=25))
+    with av.open(str(path)) as container:
+        assert (container.start_time, container.duration) == (0, 480_000)
+    _assert_whole(path, 0.48)
 
 
 def test_a_matroska_file_starting_late_without_a_duration_tag_is_whole(tmp_path):
-    """The same without the tag, the first frame at 1 s (a capture cut from a longer recording):
-    FFmpeg's muxer writes the end of the last frame as the Segment's Duration (1.48 s), and that
-    is where the file ends, not 1 s later. The file is whole: 12 frames, 0.48 s, nothing cut."""
-    data = write_clip(tmp_path / "tagged.mkv", Clip(frames=12, pts=[1000 + 40 * i for i in range(12)])).read_bytes()
-    path = tmp_path / "untagged.mkv"
-    path.write_bytes(data.replace(b"DURATION", b"DURATIOX"))
-    with av.open(str(path)) as container:  # what the test relies on: the segment's duration is the end
+    """The same with the first frame at 1 s (a capture cut from a longer recording): FFmpeg's
+    muxer writes the end of the last frame as the Segment's Duration (1.48 s), and that is where
+    the file ends, not 1 s later."""
+    path = _untagged_matroska(tmp_path, Clip(frames=12, pts=[1000 + 40 * i for i in range(12)]))
+    with av.open(str(path)) as container:
         assert (container.start_time, container.duration) == (1_000_000, 1_480_000)
-        assert "DURATION" not in container.streams.video[0].metadata
-    source = VideoSource(path)
-    try:
-        assert source.report.expected_end == pytest.approx(1.48, abs=1e-9)
-        assert source.seconds == pytest.approx(0.48, abs=1e-9) and source.frame_estimate == 12
-        assert len(_frames(source)) == 12 and not source.report.truncated
-    finally:
-        source.close()
+    _assert_whole(path, 1.48)
     out = tmp_path / "out.mkv"
     assert main([str(path), str(out), "-m", "bicubic", "-s", "2", "--quiet"]) == 0
     with av.open(str(out)) as result:
