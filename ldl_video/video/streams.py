@@ -339,8 +339,8 @@ def plan_streams(output: av.container.OutputContainer, sources: list[av.stream.S
                 handlers[source.index] = SubtitleTranscode(output, source, target)
                 notes.append(handlers[source.index].description)
             else:
-                notes.append(f"{source.type} #{source.index} ({name}) dropped: {output.format.name} cannot hold it "
-                             "(use .mkv to keep it)")
+                advice = "" if "matroska" in output.format.name else " (use .mkv to keep it)"
+                notes.append(f"{source.type} #{source.index} ({name}) dropped: {output.format.name} cannot hold it{advice}")
         except (av.error.FFmpegError, ValueError) as exc:
             raise LdlError(f"cannot carry {source.type} stream #{source.index} ({name}) "
                            f"into {output.format.name}: {exc}") from None

@@ -334,6 +334,9 @@ def unknown_codecs_mkv(tmp_path_factory):
                         "subtitle #2 (unknown) dropped: mp4 cannot hold it (use .mkv to keep it)"]),
     ("known", "gif", ["audio #1 (aac) dropped: gif cannot hold it (use .mkv to keep it)",
                       "subtitle #2 (subrip) dropped: gif cannot hold it (use .mkv to keep it)"]),
+    # already Matroska: no advice to write what the user asked for
+    ("unknown", "matroska", ["audio #1 (unknown) dropped: matroska cannot hold it",
+                             "subtitle #2 (unknown) dropped: matroska cannot hold it"]),
 ])
 def test_streams_that_cannot_be_carried_are_dropped_with_a_note_naming_them(unknown_codecs_mkv, which, container,
                                                                              expected):
