@@ -41,7 +41,7 @@ def _ramp(length: int, fade: int, at_start: bool, at_end: bool) -> torch.Tensor:
     1 across the inner half; on a side at the image border it stays 1."""
     weight = torch.ones(length)
     fade = min(fade, length // 2)
-    if fade > 1:
+    if fade > 0:  # a band of one pixel is all outer half: weight 0 (a scale-1 network at overlap 1)
         half = fade / 2
         ramp = ((torch.arange(fade, dtype=torch.float32) + 0.5 - half) / half).clamp(1e-6, 1)
         if not at_start:

@@ -70,6 +70,7 @@ def frames_of(n: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
         (9, 5, False, False, [EPS, EPS, 0.25, 0.75, 1, 0.75, 0.25, EPS, EPS]),  # over half the length: fade 4
         (5, 8, False, False, [EPS, 0.5, 1, 0.5, EPS]),  # fade clamped to 2
         (6, 0, False, False, [1] * 6),
+        (6, 1, False, False, [EPS, 1, 1, 1, 1, EPS]),  # a one-pixel band: its centre is where the rise starts
     ],
 )
 def test_blend_weights_are_the_documented_ramp(length: int, fade: int, at_start: bool, at_end: bool,
@@ -100,6 +101,7 @@ def test_windows_have_a_core_every_tile_from_the_first_pixel(length: int, tile: 
         (19, 10, 4, 3, 3, 2, 4),  # overlap near the tile: neighbours reach the image's first and last rows
         (10, 19, 4, 3, 3, 2, 1),
         (9, 14, 3, 4, 5, 1, 2),  # windows shorter than twice the fade: the fade is clamped
+        (17, 19, 5, 1, 3, 1, 1),  # a scale-1 network at overlap 1: the one-pixel band is left to the neighbour
     ],
 )
 def test_tiles_reproduce_the_whole_frame_where_the_overlap_covers_the_reach(
