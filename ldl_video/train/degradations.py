@@ -331,10 +331,10 @@ class Degrader:
             noise = torch.where(gray, mono.expand_as(x), color) * sigma
         else:
             scale = self._per_sample(n, *r.poisson_scale_range).view(n, 1, 1, 1)
-            img = x.clamp(0, 1)
-            color = poisson_noise(to_8bit(img), self.noise)
-            # torchvision's rgb_to_grayscale of the unrounded image, then rounded, as generate_poisson_noise_pt
-            luma = to_8bit(0.2989 * img[:, 0:1] + 0.587 * img[:, 1:2] + 0.114 * img[:, 2:3])
+            color = poisson_noise(to_8bit(x), self.noise)
+            # generate_poisson_noise_pt: torchvision's rgb_to_grayscale of the image as it comes
+            # (a sinc blur or bicubic resize overshoots [0, 1]), only then rounded and clipped
+            luma = to_8bit(0.2989 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
             mono = poisson_noise(luma, self.noise)
             noise = torch.where(gray, mono.expand_as(x), color) * scale
         return (x + noise).clamp(0, 1)

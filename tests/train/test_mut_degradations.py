@@ -578,6 +578,24 @@ def test_poisson_noise_is_whole_counts_times_the_scale(gray):
         assert np.abs(noise[i]).max() > 0.01
 
 
+def test_poisson_gray_noise_takes_the_luma_of_the_image_before_clipping():
+    """A sinc blur or a bicubic resize leaves values outside [0, 1] when the noise step comes:
+    generate_poisson_noise_pt converts them to gray as they are (torchvision's rgb_to_grayscale
+    does not clip) and only the luma is rounded and clipped. Red above 1 everywhere: the gray
+    noise read on the green plane is whole counts around the unclipped luma."""
+    rng = np.random.default_rng(31)
+    img = np.stack([1.02 + 0.25 * rng.random((12, 12)), 0.35 + 0.3 * rng.random((12, 12)),
+                    -0.15 + 0.3 * rng.random((12, 12))])[None]
+    x = torch.from_numpy(img).float()
+    degrader = Degrader(DegradationConfig(), 4, CPU, seed=12)
+    r = DegradationRound(gaussian_noise_prob=0.0, gray_noise_prob=1.0, poisson_scale_range=[1.0, 1.0])
+    noise = (degrader._noise(x, r) - x)[0, 1].double().numpy()
+    gray = 0.2989 * img[0, 0] + 0.587 * img[0, 1] + 0.114 * img[0, 2]
+    luma = np.clip(np.round(gray.astype(np.float32) * 255), 0, 255) / 255
+    counts = (noise + luma) * _levels(luma)
+    np.testing.assert_allclose(counts, np.round(counts), atol=0.02)
+
+
 def test_jpeg_qualities_are_drawn_per_sample_with_the_recipes_model(monkeypatch):
     """jpeg_range 30..95 in both rounds, one quality per sample, the configured JPEG model."""
     calls = _spy(monkeypatch, "jpeg")
@@ -654,6 +672,7 @@ def _batches(count: int, b: int = 2) -> list:
     out = []
     for _ in range(count):
         gt = torch.from_numpy(np.round(rng.random((b, 3, 4, 4)) * 255) / 255).float()
+        gt[..., 0, 0], gt[..., 0, 2] = 0.0, 1.0  # black and white pixels, as real crops have
         out.append((gt[..., ::2, ::2].contiguous(), gt))
     return out
 
