@@ -56,12 +56,26 @@ def _separable_blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return flat.view(n, c, h, w)
 
 
+# BasicSR's usm_sharp blurs with cv2.GaussianBlur(img, (size, size), 0); for sizes up to 9
+# OpenCV's getGaussianKernel(size, 0) takes these fixed taps instead of its sigma formula
+_OPENCV_SMALL_GAUSSIANS = {1: [1], 3: [1, 2, 1], 5: [1, 4, 6, 4, 1], 7: [2, 7, 14, 18, 14, 7, 2],
+                           9: [4, 13, 30, 51, 60, 51, 30, 13, 4]}
+
+
+def opencv_gaussian(size: int) -> torch.Tensor:
+    """cv2.getGaussianKernel(size, 0) for an odd size: the Gaussian OpenCV blurs with when no
+    sigma is given."""
+    if size in _OPENCV_SMALL_GAUSSIANS:
+        taps = torch.tensor(_OPENCV_SMALL_GAUSSIANS[size], dtype=torch.float64)
+        return (taps / taps.sum()).float()
+    return gaussian_1d(size, 0.3 * ((size - 1) * 0.5 - 1) + 0.8)
+
+
 def usm_sharpen(img: torch.Tensor, weight: float = 0.5, radius: int = 50, threshold: float = 10.0) -> torch.Tensor:
     """Real-ESRGAN's unsharp mask: sharpen by `weight` where the detail exceeds `threshold`
-    (8-bit levels), blended through a blurred mask. Gaussian of size radius|1 with OpenCV's
-    sigma for that size."""
+    (8-bit levels), blended through a blurred mask. OpenCV's Gaussian of size radius|1."""
     size = radius + 1 if radius % 2 == 0 else radius
-    kernel = gaussian_1d(size, 0.3 * ((size - 1) * 0.5 - 1) + 0.8)
+    kernel = opencv_gaussian(size)
     residual = img - _separable_blur(img, kernel)
     mask = ((residual.abs() * 255) > threshold).to(img.dtype)
     soft = _separable_blur(mask, kernel)

@@ -198,9 +198,12 @@ def test_usm_sharpen_is_basicsrs_usm_sharp_with_the_official_defaults():
     assert np.abs(ref - img).max() > 0.02  # it does sharpen
 
 
-@pytest.mark.parametrize(("weight", "radius", "threshold"), [(0.8, 20, 4.0), (0.3, 21, 15.0), (1.5, 13, 2.0)])
+@pytest.mark.parametrize(("weight", "radius", "threshold"), [(0.8, 20, 4.0), (0.3, 21, 15.0), (1.5, 13, 2.0),
+                                                          (0.5, 3, 10.0), (0.5, 4, 10.0), (1.0, 7, 3.0),
+                                                          (0.7, 9, 5.0), (0.5, 1, 10.0)])
 def test_usm_sharpen_parameters(weight, radius, threshold):
-    # radius ≥ 10: for sizes up to 9 OpenCV's getGaussianKernel(size, 0) uses fixed tables
+    """Every radius a config may give, the small ones too (where OpenCV's Gaussian for sigma 0 is
+    a fixed table, not its sigma formula)."""
     img = np.ascontiguousarray(_smooth(8, (3, 32, 32)).transpose(1, 2, 0))
     ref = _usm_reference(img, weight, radius, threshold, cv2.BORDER_REFLECT_101)
     np.testing.assert_allclose(_usm(img, weight=weight, radius=radius, threshold=threshold), ref, atol=2e-6, rtol=0)
