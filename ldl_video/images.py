@@ -90,6 +90,10 @@ def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
+        pages = len(tif.series[0].pages) if tif.series else len(tif.pages)
+        if pages > 1:
+            raise LdlError(f"{path} is a stack of {pages} images; upscale one image per file (save the pages "
+                           "separately), or open the stack in napari, whose LDL plugin upscales every plane")
         array = tif.asarray()
         planar = array.ndim == 3 and len(tif.pages) == 1 and tif.pages[0].planarconfig == tifffile.PLANARCONFIG.SEPARATE
     if planar:  # C×H×W as the file says, whatever the picture's shape (a 3-pixel-wide RGB strip too)

@@ -139,6 +139,57 @@ def test_tiff_with_tifffile_both_ways(tmp_path):
     np.testing.assert_array_equal(read_image(tmp_path / "f.tif")[..., 0], floats)
 
 
+@pytest.mark.parametrize(("kind", "compression"), [("rgb", "tiff_lzw"), ("rgba", "tiff_lzw"), ("gray", "packbits"),
+                                                    ("rgb", "tiff_adobe_deflate"), ("gray16", "tiff_lzw")])
+def test_compressed_tiff_from_libtiff_is_read_exactly(tmp_path, kind, compression):
+    """LZW and PackBits are what scanners, GIMP, Photoshop and OpenCV write by default (Pillow
+    writes them here through libtiff, not tifffile): read exactly, alpha unpremultiplied."""
+    rng = np.random.default_rng(7)
+    shape = {"rgb": (9, 11, 3), "rgba": (9, 11, 4), "gray": (9, 11), "gray16": (9, 11)}[kind]
+    image = rng.integers(0, 65536 if kind == "gray16" else 256, size=shape).astype(np.uint16 if kind == "gray16" else np.uint8)
+    Image.fromarray(image).save(tmp_path / "x.tif", compression=compression)
+    back = read_image(tmp_path / "x.tif")
+    np.testing.assert_array_equal(back, image if image.ndim == 3 else image[..., None])
+
+
+def test_jpeg_compressed_tiff_is_libjpegs_picture(tmp_path):
+    """JPEG-in-TIFF (scanners, slide scanners): the pixels Pillow's libtiff decodes, within one level."""
+    Image.fromarray(_photo()).save(tmp_path / "x.tif", compression="jpeg", quality=90)
+    with Image.open(tmp_path / "x.tif") as opened:
+        reference = np.asarray(opened.convert("RGB"))
+    back = read_image(tmp_path / "x.tif")
+    assert back.shape == reference.shape and back.dtype == np.uint8
+    assert np.abs(back.astype(int) - reference).max() <= 1
+    assert np.abs(back.astype(int) - _photo()).mean() < 4  # and it is the photo
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_opencvs_lzw_tiff_is_read_exactly(tmp_path, dtype):
+    """OpenCV writes TIFF with LZW unless told otherwise (16-bit colour, float32 gray here)."""
+    import cv2
+
+    rng = np.random.default_rng(8)
+    image = (rng.integers(0, 65536, size=(8, 10, 3)).astype(np.uint16) if dtype == np.uint16
+             else rng.random((8, 10)).astype(np.float32))
+    bgr = image[..., ::-1] if image.ndim == 3 else image
+    assert cv2.imwrite(str(tmp_path / "x.tif"), np.ascontiguousarray(bgr), [cv2.IMWRITE_TIFF_COMPRESSION, 5])
+    assert tifffile.TiffFile(tmp_path / "x.tif").pages[0].compression == 5  # LZW
+    back = read_image(tmp_path / "x.tif")
+    np.testing.assert_array_equal(back, image if image.ndim == 3 else image[..., None])
+
+
+def test_tiff_stacks_are_refused_and_thumbnails_ignored(tmp_path):
+    """Pillow writes a 3-page stack (refused in one line pointing at napari) and an image followed
+    by its thumbnail, as scanners do (the image is read)."""
+    planes = [Image.fromarray(np.full((8, 10), 40 * i, np.uint8)) for i in range(3)]
+    planes[0].save(tmp_path / "stack.tif", save_all=True, append_images=planes[1:])
+    with pytest.raises(LdlError, match="stack of 3 images.*napari"):
+        read_image(tmp_path / "stack.tif")
+    photo = Image.fromarray(_photo())
+    photo.save(tmp_path / "thumb.tif", save_all=True, append_images=[photo.resize((20, 16))])
+    np.testing.assert_array_equal(read_image(tmp_path / "thumb.tif"), _photo())
+
+
 def test_unicode_paths_and_suffixless_temporary_names(tmp_path):
     image = _photo()
     target = tmp_path / "größe ü.png.partial"
