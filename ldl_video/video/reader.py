@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.codec.context import ThreadType
 
 from ..errors import LdlError
 from .colour import ColourTags, HdrMetadata, PixelFamily, effective_tags, hdr_from_frame, hdr_from_stream, pixel_family
@@ -21,6 +22,10 @@ from .ffmpeg_log import ERRORS
 
 # A demuxer that keeps failing at the same spot is at the end of what can be read.
 MAX_CONSECUTIVE_DEMUX_ERRORS = 16
+# The video packets since the last keyframe are kept, up to these bounds, so that the end of a
+# damaged file can be decoded again without frame threads (VideoSource._redecoded_tail).
+MAX_KEPT_PACKETS = 1024
+MAX_KEPT_BYTES = 64 << 20
 
 
 @dataclass
@@ -171,6 +176,11 @@ class VideoSource:
         self._shift = round(self.start / self.time_base)
         self._pending: list[av.Packet | DecodedFrame] = []
         self._last_pts: int | None = None
+        self._last_decoded_pts: int | None = None  # the source's own, before any retiming
+        self._since_key: list[av.Packet] | None = []
+        self._kept_bytes = 0
+        self._errors_at_key = 0
+        self._logged_at_key = 0
         self._demux = self._packets()
         first = self._prime()
         self.width, self.height = first.width, first.height
@@ -307,6 +317,8 @@ class VideoSource:
 
     def _decode(self, packet: av.Packet | None) -> list[av.VideoFrame]:
         """Frames out of one packet (None drains the decoder); a packet that fails is counted."""
+        if packet is not None and packet.size:
+            self._keep(packet)
         try:
             return self.video.decode(packet)
         except av.error.EOFError:
@@ -314,6 +326,50 @@ class VideoSource:
         except av.error.FFmpegError:
             self.report.decode_errors += 1
             return []
+
+    def _keep(self, packet: av.Packet) -> None:
+        if packet.is_keyframe:
+            self._since_key, self._kept_bytes = [], 0
+            self._errors_at_key, self._logged_at_key = self.report.decode_errors, self._decoder_log_errors()
+        if self._since_key is None:
+            return
+        self._since_key.append(packet)
+        self._kept_bytes += packet.size
+        if len(self._since_key) > MAX_KEPT_PACKETS or self._kept_bytes > MAX_KEPT_BYTES:
+            self._since_key = None  # a very long GOP: its end is not decoded again
+
+    def _decoder_log_errors(self) -> int:
+        return ERRORS.errors_from(self.video.codec_context.name, self._log_mark)
+
+    def _redecoded_tail(self) -> list[av.VideoFrame]:
+        """The pictures a frame-threaded decoder held when it failed at the end of the file.
+        PyAV stops taking frames out of a decoder at an error once it has some, and a draining
+        decoder takes no more packets: the pictures still in its other threads were lost and
+        the error went uncounted (FFmpeg's own tools keep receiving). The packets since the last
+        keyframe are decoded again on one thread, as FFmpeg without frame threads would, and the
+        frames after the last one delivered are handed on; that decode's failures are counted."""
+        packets, self._since_key = self._since_key, None
+        context = self.video.codec_context
+        failed = self.report.decode_errors > self._errors_at_key or self._decoder_log_errors() > self._logged_at_key
+        if not packets or not failed or ThreadType.FRAME not in context.active_thread_type:
+            return []
+        decoder = av.CodecContext.create(context.name, "r")
+        decoder.extradata = context.extradata
+        decoder.width, decoder.height = context.width, context.height
+        decoder.pkt_timebase = context.pkt_timebase
+        decoder.thread_type = "SLICE"
+        last, after, errors, placed = self._last_decoded_pts, [], 0, True
+        for packet in [*packets, None]:
+            try:
+                frames = decoder.decode(packet)
+            except av.error.EOFError:
+                frames = []
+            except av.error.FFmpegError:
+                frames, errors = [], errors + 1
+            placed = placed and all(frame.pts is not None for frame in frames)
+            after.extend(frame for frame in frames if placed and (last is None or frame.pts > last))
+        self.report.decode_errors = max(self.report.decode_errors, self._errors_at_key + errors)
+        return after if placed else []  # without timestamps the frames delivered cannot be told apart
 
     def _prime(self) -> av.VideoFrame:
         """Demux until the first frame decodes, keeping the other streams' packets for later."""
@@ -326,6 +382,11 @@ class VideoSource:
             if frames:
                 self._held_frames = frames[1:]
                 return frames[0]
+        frames = self._redecoded_tail()
+        if frames:
+            self._held_frames = frames[1:]
+            return frames[0]
+        packet = None  # the error's traceback keeps this frame, and a packet keeps its decoder
         raise LdlError(f"no frame of {self.path.name}'s video could be decoded (damaged, or its first packets are missing)")
 
     def _next_pts(self, frame: av.VideoFrame) -> int:
@@ -345,6 +406,8 @@ class VideoSource:
             self.report.resized += 1
         if frame.is_corrupt:
             self.report.corrupt_frames += 1
+        if frame.pts is not None:
+            self._last_decoded_pts = frame.pts if self._last_decoded_pts is None else max(frame.pts, self._last_decoded_pts)
         pts = self._next_pts(frame)
         self.report.frames += 1
         self.report.decoded_end = (pts + self._frame_duration) * float(self.time_base)
@@ -358,11 +421,15 @@ class VideoSource:
             yield self._convert(frame)
         for packet in self._demux:
             if packet.stream is self.video:
-                for frame in self._decode(packet):
+                frames = self._decode(packet)
+                packet = None  # a video packet holds its decoder: not kept while suspended (see _quiet_decoder)
+                for frame in frames:
                     yield self._convert(frame)
             elif packet.size:
                 yield self._shifted(packet)
         for frame in self._decode(None):  # frames still inside the decoder after a read error are good
+            yield self._convert(frame)
+        for frame in self._redecoded_tail():
             yield self._convert(frame)
         self.report.skipped = ERRORS.errors_from(self.container.format.name, self._log_mark)
 
@@ -379,17 +446,21 @@ class VideoSource:
         """Lets the frame-threaded decoder finish the frames it holds, and drops the demuxer's
         last packet. A decoder stopped mid-stream was otherwise freed whenever its last
         reference went, at worst during interpreter exit, where freeing it hung (seen after a
-        refused job: its threads still had work while the exiting thread waited for them)."""
+        refused job: its threads still had work while the exiting thread waited for them). A
+        drain that stops at an error leaves threads busy, so the decoder is also flushed, which
+        waits for every thread to be idle (with the GIL released, so that they may log)."""
         demux = getattr(self, "_demux", None)
         if demux is not None:
             demux.close()
         self._held_frames = []
         self._pending = []
+        self._since_key = None
         if getattr(self, "video", None) is not None and self.video.codec_context is not None:
             try:
                 self.video.decode(None)
             except av.error.FFmpegError:
                 pass
+            self.video.codec_context.flush_buffers()
 
     def picture(self, stream: av.stream.Stream) -> bytes:
         """The bytes of an attached picture (cover art, a Matroska image attachment): FFmpeg hands

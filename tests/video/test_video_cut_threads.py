@@ -1,0 +1,114 @@
+"""A file cut short in the middle of a picture, read with frame threads: every picture FFmpeg can
+decode is delivered and the unreadable packet is counted, as FFmpeg decoding on one thread gives
+them (the reference: plain PyAV with threading off). The reader keeps frame threads on for
+speed; with them, PyAV's decode() stops at the first error once it holds frames, and the
+pictures in the other threads were lost, the error unseen.
+
+Frame threads need more than one core (FFmpeg's automatic thread count is one per core, plus one);
+on a single core the decoder runs on one thread and these tests pass either way."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from video_media import Clip, write_clip
+
+from ldl_video.cli import main
+from ldl_video.video.reader import VideoSource
+
+FRAMES = 40
+
+
+def _cut_mp4(folder: Path, frames: int, packet: int) -> Path:
+    """A faststart MP4 (its index first, as web videos are) of H.264 pictures with B-frames,
+    cut in the middle of packet `packet` (from 0): an interrupted download or copy."""
+    whole = write_clip(folder / f"whole{frames}.mp4", Clip(frames=frames, container_options={"movflags": "faststart"}))
+    with av.open(str(whole)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(video=0) if p.size]
+    assert len(packets) == frames
+    position, size = packets[packet]
+    cut = folder / f"cut{frames}-{packet}.mp4"
+    cut.write_bytes(whole.read_bytes()[: position + size // 2])
+    return cut
+
+
+@pytest.fixture(scope="module")
+def cut_mp4(tmp_path_factory) -> Path:
+    """40 pictures cut in the 20th."""
+    return _cut_mp4(tmp_path_factory.mktemp("cut-threads"), FRAMES, 19)
+
+
+def _one_thread_decode(path: Path) -> tuple[list[av.VideoFrame], int]:
+    """FFmpeg's own result: (pictures, packets refused), decoding without threads."""
+    frames, errors = [], 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "NONE"
+        for packet in container.demux(stream):
+            try:
+                frames.extend(stream.decode(packet))
+            except av.error.EOFError:
+                pass
+            except av.error.FFmpegError:
+                errors += 1
+    return frames, errors
+
+
+def test_a_file_cut_mid_picture_gives_every_decodable_picture_and_counts_the_bad_packet(cut_mp4):
+    reference, errors = _one_thread_decode(cut_mp4)
+    assert errors == 1 and 0 < len(reference) < FRAMES  # what the test relies on
+    source = VideoSource(cut_mp4)
+    try:
+        frames = [item for item in source.items() if hasattr(item, "planes")]
+        assert [f.pts for f in frames] == [f.pts for f in reference]
+        for got, want in zip(frames, reference, strict=True):
+            plane = want.planes[0]
+            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+            assert np.array_equal(got.planes[0], luma)  # the same picture, not a copy of another
+        assert source.report.decode_errors == errors
+        assert source.report.truncated
+        assert "; 1 unreadable packet(s)" in source.report.describe()
+    finally:
+        source.close()
+
+
+def test_keep_partial_keeps_every_decodable_picture(capsys, cut_mp4, tmp_path):
+    reference, _ = _one_thread_decode(cut_mp4)
+    out = tmp_path / "partial.mkv"
+    code = main([str(cut_mp4), str(out), "-m", "bicubic", "-s", "2", "--quiet", "--keep-partial"])
+    err = capsys.readouterr().err
+    assert code != 0 and out.exists()
+    assert f"damaged: {len(reference)} frame" in err
+    with av.open(str(out)) as container:
+        stream = container.streams.video[0]
+        seconds = [f.pts * stream.time_base for f in container.decode(stream)]
+    assert seconds == [Fraction(f.pts) * f.time_base for f in reference]
+
+
+@pytest.mark.parametrize(("frames", "packet"), [(5, 2), (8, 4)])
+def test_a_short_clip_cut_while_all_its_pictures_are_in_the_threads_is_read(tmp_path, frames, packet):
+    """Cut before the decoder has handed out any picture: the first is still found (it was
+    refused as having no decodable frame), and the others follow."""
+    cut = _cut_mp4(tmp_path, frames, packet)
+    reference, errors = _one_thread_decode(cut)
+    assert errors == 1 and reference  # what the test relies on
+    source = VideoSource(cut)
+    try:
+        delivered = [item.pts for item in source.items() if hasattr(item, "planes")]
+        assert delivered == [f.pts for f in reference] and source.report.decode_errors == errors
+    finally:
+        source.close()
+
+
+def test_an_undamaged_file_is_read_whole_without_counting_errors(tmp_path):
+    whole = write_clip(tmp_path / "whole.mp4", Clip(frames=FRAMES, container_options={"movflags": "faststart"}))
+    source = VideoSource(whole)
+    try:
+        frames = [item for item in source.items() if hasattr(item, "planes")]
+        assert len(frames) == FRAMES and not source.report.damaged
+    finally:
+        source.close()
