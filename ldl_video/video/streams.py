@@ -130,6 +130,70 @@ def drop_leading(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
     return _samples_like(frame, array[:, samples * per_sample:])
 
 
+# FFmpeg's named channel layouts, the candidates when an encoder refuses a source's layout.
+NAMED_LAYOUTS = ("mono", "stereo", "2.1", "3.0", "3.0(back)", "4.0", "quad", "quad(side)", "3.1", "5.0", "5.0(side)",
+                 "4.1", "5.1", "5.1(side)", "6.0", "6.0(front)", "hexagonal", "6.1", "6.1(back)", "6.1(front)", "7.0",
+                 "7.0(front)", "7.1", "7.1(wide)", "7.1(wide-side)", "octagonal")
+
+# Layouts an encoder takes but writes with speakers swapped: FFmpeg's libopus wrapper puts 5.0's
+# centre and rear pair, and 6.1's centre, back centre and side pair, in each other's places (read
+# back by FFmpeg's and libopus's own decoders alike; HandBrake issue 5847 saw the same with 6.1).
+MISPLACED_LAYOUTS = {"libopus": {"5.0", "6.1"}}
+
+
+def encoder_takes(codec: str, layout: av.AudioLayout, rate: int, sample_format: str) -> bool:
+    """Whether the encoder opens with this layout and keeps its speakers in place: each keeps its
+    own list (libopus takes the Vorbis layouts of RFC 7845 5.1.1.2, FFmpeg's AAC encoder no
+    layout without named speakers)."""
+    if layout.name in MISPLACED_LAYOUTS.get(codec, ()):
+        return False
+    context = av.CodecContext.create(codec, "w")
+    context.sample_rate, context.format, context.layout = rate, sample_format, layout
+    context.time_base = Fraction(1, rate)
+    try:
+        context.open()
+    except (av.error.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def channel_gains(source: av.AudioLayout, target: av.AudioLayout) -> np.ndarray:
+    """How swresample mixes each source channel into the target's (source × target gains): one
+    impulse per channel, through the same conversion the re-encoding uses."""
+    channels = source.nb_channels
+    impulses = av.AudioFrame.from_ndarray(np.eye(channels, dtype=np.float32).reshape(1, -1), format="flt", layout=source.name)
+    impulses.sample_rate, impulses.pts = 48000, 0
+    resampler = av.AudioResampler(format="flt", layout=target, rate=48000)
+    out = [*resampler.resample(impulses), *resampler.resample(None)]
+    return np.concatenate([frame.to_ndarray() for frame in out], axis=1).reshape(-1, target.nb_channels)
+
+
+def kept_channels(gains: np.ndarray) -> int:
+    """Source channels that reach a target channel of their own, at their full level."""
+    mixed = np.round(gains, 3) != 0
+    return sum(1 for row, to in enumerate(mixed) if to.sum() == 1 and mixed[:, to.argmax()].sum() == 1
+               and np.isclose(gains[row, to.argmax()], 1.0, atol=1e-3))
+
+
+def encodable_layout(codec: str, layout: av.AudioLayout, rate: int, sample_format: str) -> tuple[av.AudioLayout, int]:
+    """The layout to encode a source of `layout` in, and how many of its channels keep their
+    own speaker at their level. A layout the encoder refuses becomes the fewest-channel one it
+    takes that keeps every channel (FFmpeg's downmix pair as stereo, 5.1's side pair as the rear
+    one, 2.1 within 5.1, a lone front-left speaker as mono), or failing that the one that keeps
+    most (octagonal as 7.1, its back centre shared by the rear pair)."""
+    if encoder_takes(codec, layout, rate, sample_format):
+        return layout, layout.nb_channels
+    taken = [av.AudioLayout(name) for name in NAMED_LAYOUTS if encoder_takes(codec, av.AudioLayout(name), rate, sample_format)]
+    if not taken:
+        raise LdlError(f"the {codec} encoder takes no channel layout at {rate} Hz; use .mkv to copy the audio as it is")
+    channels = layout.nb_channels
+    scored = [(kept_channels(channel_gains(layout, target)), target) for target in taken]
+    # Every channel kept: the fewest speakers that do it. Not all: as many as the source had.
+    kept, target = max(scored, key=lambda item: (item[0], -item[1].nb_channels if item[0] == channels
+                                                 else min(item[1].nb_channels, channels)))
+    return target, kept
+
+
 class AudioTranscode:
     """Decode, resample to what the encoder takes, encode. The encoded samples are contiguous, so
     the source's timeline is kept by padding its gaps with silence and trimming its overlaps (as
@@ -141,19 +205,15 @@ class AudioTranscode:
         encoder = av.Codec(codec, "w")
         rates = list(encoder.audio_rates or [])
         rate = source_context.sample_rate if not rates or source_context.sample_rate in rates else max(rates)
-        self.stream = output.add_stream(codec, rate=rate)
+        formats = [f.name for f in (encoder.audio_formats or [])]
+        sample_format = formats[0] if formats else "fltp"
         layout = source_context.layout
         if layout.name.endswith(" channels"):  # no named order (raw PCM): MP4 refuses it, take the usual one
             layout = av.AudioLayout(f"{layout.nb_channels}c")
-        if codec in ("libopus", "opus") and layout.name == "5.1(side)":
-            # Opus's 5.1 is Vorbis's, with a rear pair (RFC 7845 5.1.1.2) and libopus refuses the side
-            # pair; FFmpeg's own format negotiation moves side speakers to the back ones the same way.
-            layout = av.AudioLayout("5.1")
-        if codec in ("libopus", "opus") and layout.nb_channels > 2 and layout.name not in ("5.1", "7.1"):
-            layout = av.AudioLayout("stereo")
-        self.stream.layout = layout
-        formats = [f.name for f in (encoder.audio_formats or [])]
-        self.stream.format = formats[0] if formats else "fltp"
+        target, kept = encodable_layout(codec, layout, rate, sample_format)
+        self.stream = output.add_stream(codec, rate=rate)
+        self.stream.layout = target
+        self.stream.format = sample_format
         copy_stream_info(source, self.stream)
         self.resampler = av.AudioResampler(format=self.stream.format, layout=self.stream.layout, rate=rate)
         self.rate = rate
@@ -162,6 +222,11 @@ class AudioTranscode:
         self.padded = Fraction(0)
         self.trimmed = Fraction(0)
         self.description = f"audio #{source.index} ({codec_id_name(source)}) re-encoded as {codec}: the container cannot take it"
+        if target.name != layout.name and kept == layout.nb_channels:
+            self.description += f"; its {layout.name} channels carried as {target.name}, each at its level"
+        elif target.name != layout.name:
+            self.description += (f"; its {layout.name} channels mixed into {target.name} ({codec} cannot code "
+                                 f"{layout.name}; use .mkv to keep it as it is)")
 
     def _on_timeline(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
         """`frame`, preceded by silence for a gap before it or cut by an overlap with what came before."""

@@ -277,7 +277,7 @@ def played(path) -> tuple[int, int, np.ndarray]:
     ("mono", 8000, "aac", ".mp4", 8000, 1),  # AAC codes 8 kHz (ISO/IEC 14496-3 sampling frequency index 11)
     ("quad", 48000, "flac", ".mkv", 48000, 4),  # FLAC codes up to 8 channels in any layout
     ("stereo", 44100, "libopus", ".webm", 48000, 2),  # Opus has no 44.1 kHz mode: the next rate up
-    ("2.1", 48000, "libopus", ".webm", 48000, 2),  # no Opus mapping for 2.1: stereo
+    ("2.1", 48000, "libopus", ".webm", 48000, 6),  # no Opus mapping for 2.1: within 5.1, its LFE kept
     ("5.1", 48000, "libopus", ".webm", 48000, 6),  # Opus mapping family 1 (RFC 7845): 5.1 and 7.1 kept
     ("7.1", 48000, "libopus", ".webm", 48000, 8),
     ("5.1(side)", 48000, "libopus", ".webm", 48000, 6),  # DVD AC-3's 5.1: sides carried as Opus's rear pair
