@@ -110,24 +110,35 @@ AUDIO_SYNC_TOLERANCE = Fraction(1, 50)
 _SILENCE_CHUNK_S = 1
 
 
-def _samples_like(frame: av.AudioFrame, array: np.ndarray) -> av.AudioFrame:
-    made = av.AudioFrame.from_ndarray(np.ascontiguousarray(array), format=frame.format.name, layout=frame.layout.name)
+def _reformat(frame: av.AudioFrame, sample_format: str) -> av.AudioFrame:
+    """The same samples in another sample format (a change of format alone: no delay, one frame)."""
+    resampler = av.AudioResampler(format=sample_format, layout=frame.layout.name, rate=frame.sample_rate)
+    (converted,) = resampler.resample(frame)
+    return converted
+
+
+def _interleaved(frame: av.AudioFrame) -> np.ndarray:
+    """The samples as one row, channels interleaved: PyAV cannot hand out the planes of a planar
+    frame of 8 channels or more (7.1, 7.1.4)."""
+    return (_reformat(frame, frame.format.packed.name) if frame.format.is_planar else frame).to_ndarray()
+
+
+def _samples_like(frame: av.AudioFrame, interleaved: np.ndarray) -> av.AudioFrame:
+    made = av.AudioFrame.from_ndarray(np.ascontiguousarray(interleaved), format=frame.format.packed.name,
+                                      layout=frame.layout.name)
     made.sample_rate = frame.sample_rate
-    return made
+    return _reformat(made, frame.format.name) if frame.format.is_planar else made
 
 
 def silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
     """`samples` of silence in `frame`'s sample format, layout and rate."""
-    shape = frame.to_ndarray().shape
-    per_sample = shape[1] // max(1, frame.samples)  # packed formats interleave the channels
     zero = 128 if frame.format.name.startswith("u8") else 0  # unsigned 8-bit silence is mid-scale
-    return _samples_like(frame, np.full((shape[0], samples * per_sample), zero, dtype=frame.to_ndarray().dtype))
+    dtype = _interleaved(frame).dtype
+    return _samples_like(frame, np.full((1, samples * frame.layout.nb_channels), zero, dtype=dtype))
 
 
 def drop_leading(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
-    array = frame.to_ndarray()
-    per_sample = array.shape[1] // max(1, frame.samples)
-    return _samples_like(frame, array[:, samples * per_sample:])
+    return _samples_like(frame, _interleaved(frame)[:, samples * frame.layout.nb_channels:])
 
 
 # FFmpeg's named channel layouts, the candidates when an encoder refuses a source's layout.

@@ -143,3 +143,27 @@ def test_a_downmix_pair_goes_into_webm_as_stereo_through_the_command(capsys, tmp
     _, names, amplitudes = heard(output)
     assert names == ["FL", "FR"]
     assert amplitudes == pytest.approx(levels_of("downmix"), rel=0.12)
+
+
+def test_a_gap_in_eight_channel_audio_is_filled_with_silence(tmp_path):
+    """7.1 AAC (decoded as planar float) that has no packets between 1 s and 2 s, re-encoded as
+    Opus: the hole is silence and the sound after it starts at 2 s. Filling it stopped the run
+    (PyAV cannot hand out the planes of a planar frame of 8 channels)."""
+    from video_media import audio_timeline
+
+    source = tmp_path / "gap71.mkv"
+    with av.open(str(source), "w") as out:
+        audio = out.add_stream("aac", rate=RATE)
+        audio.layout = "7.1"
+        for start in [*range(0, RATE, 1024), *range(2 * RATE, 3 * RATE, 1024)]:
+            for frame in av.AudioResampler(format="fltp", layout="7.1", rate=RATE).resample(_tone("7.1", 1024, start)):
+                frame.pts = start
+                out.mux(audio.encode(frame))
+        out.mux(audio.encode())
+    output = tmp_path / "gap71.webm"
+    carry(source, output)
+    timeline = audio_timeline(output)
+    sounding = np.flatnonzero(np.abs(timeline) > 0.01) / RATE
+    assert sounding[sounding < 1.5][-1] == pytest.approx(1.0, abs=0.01)
+    assert sounding[sounding > 1.5][0] == pytest.approx(2.0, abs=0.01)
+    assert heard(output)[0] == "7.1"
