@@ -358,3 +358,19 @@ def test_webp_with_an_exif_orientation_reads_as_viewers_show_it(tmp_path: Path) 
     ours = read_image(tmp_path / "o.webp")
     assert ours.shape == shown.shape == (80, 64, 3)
     assert np.abs(ours.astype(int) - shown).max() <= 3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_images_are_clipped_into_16_bit_png(tmp_path: Path, dtype: type) -> None:
+    """write_image takes float in [0, 1] (any float dtype): PNG gets 16 bits, values outside the
+    range clipped (not wrapped around), as pypng reads it."""
+    import png
+
+    from ldl_video.images import write_image
+
+    image = np.array([[-0.25, 0.0, 0.2, 0.5], [0.75, 1.0, 1.25, 1 / 3]], dtype)[..., None]
+    write_image(tmp_path / "f.png", image)
+    width, height, rows, info = png.Reader(filename=str(tmp_path / "f.png")).asDirect()
+    assert (width, height, info["bitdepth"], info["planes"]) == (4, 2, 16, 1)
+    back = np.vstack([np.asarray(row) for row in rows])
+    np.testing.assert_array_equal(back, np.round(np.clip(image[..., 0], 0, 1) * 65535))

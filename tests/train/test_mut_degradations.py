@@ -609,6 +609,7 @@ def test_jpeg_qualities_are_drawn_per_sample_with_the_recipes_model(monkeypatch)
             degrader._jpeg(x, degrader.config.first)
         qualities = torch.cat([c[1] for c in calls[-4:]])
         assert all(c[2] == model for c in calls[-4:])
+        assert all(torch.equal(c[0], x) for c in calls[-4:])  # the picture itself is compressed
         assert 30 <= float(qualities.min()) < 30.5 and 94.5 < float(qualities.max()) <= 95
         assert len(set(qualities.tolist())) > 1000
 
