@@ -78,7 +78,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "images": ("ldl_video/images.py", ["tests/test_images_io.py", "tests/reference/test_reference_image_cli.py"]),
     "streams": (
         "ldl_video/video/streams.py",
-        ["tests/video/test_video_streams.py", "tests/video/test_video_sync.py", "tests/video/test_video_timing.py"],
+        ["tests/video/test_video_streams.py", "tests/video/test_video_sync.py", "tests/video/test_video_timing.py",
+         "tests/video/test_video_audio_layouts.py"],
     ),
     "reader": (
         "ldl_video/video/reader.py",
@@ -87,6 +88,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
             "tests/video/test_video_timing.py",
             "tests/video/test_video_streams.py",
             "tests/video/test_video_sync.py",
+            "tests/video/test_video_cut_threads.py",
         ],
     ),
     "state": ("ldl_video/train/state.py", ["tests/train/test_train_loop.py"]),
