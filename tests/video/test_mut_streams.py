@@ -392,3 +392,30 @@ def test_pcm_is_copied_into_mp4_only_with_a_named_channel_layout(tmp_path):
         assert track.codec_context.layout.name == "2 channels"  # what the test relies on
         assert not container_takes(av.open(io.BytesIO(), "w", format="mp4"), track)
         assert container_takes(av.open(io.BytesIO(), "w", format="matroska"), track)
+
+
+def test_audio_resampled_for_opus_keeps_its_last_samples(tmp_path):
+    """0.2 s of 44.1 kHz PCM re-encoded as Opus (48 kHz only) plays for 0.2 s at 48 kHz, to the
+    sample: the resampler's filter holds back the last few samples until it is drained, and
+    WebM's end trimming (RFC 7845's pre-skip and discard padding) cuts the codec's own padding."""
+    source, _ = tone_wav(tmp_path / "in.wav", "stereo", 44100, seconds=0.2)
+    reencode_file(source, tmp_path / "out.webm", "libopus")
+    with av.open(str(tmp_path / "out.webm")) as result:
+        frames = list(result.decode(audio=0))
+    assert frames[0].sample_rate == 48000
+    assert sum(frame.samples for frame in frames) == round(0.2 * 48000)
+
+
+def test_audio_no_encoder_here_can_write_for_the_container_is_refused_naming_the_track(tmp_path):
+    """An AMR file (3GPP TS 26.101) holds AMR-NB only, and this FFmpeg has no AMR-NB encoder: the
+    refusal names the track and the container, before anything is written."""
+    from video_media import Clip, write_clip
+
+    from ldl_video.errors import LdlError
+    from ldl_video.video.streams import plan_streams
+
+    assert "libopencore_amrnb" not in av.codecs_available  # what the test relies on
+    path = write_clip(tmp_path / "film.mkv", Clip(frames=3, audio=[("aac", 2, "eng")]))
+    with av.open(str(path)) as source, pytest.raises(LdlError) as refused:
+        plan_streams(av.open(io.BytesIO(), "w", format="amr"), list(source.streams.audio), [])
+    assert str(refused.value).startswith("cannot carry audio stream #1 (aac) into amr: ")

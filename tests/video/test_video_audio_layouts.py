@@ -167,3 +167,17 @@ def test_a_gap_in_eight_channel_audio_is_filled_with_silence(tmp_path):
     assert sounding[sounding < 1.5][-1] == pytest.approx(1.0, abs=0.01)
     assert sounding[sounding > 1.5][0] == pytest.approx(2.0, abs=0.01)
     assert heard(output)[0] == "7.1"
+
+
+@pytest.mark.parametrize(("layout", "target", "fate"), [
+    ("downmix", "stereo", "carried as stereo, each at its level"),  # DL+DR are a stereo pair: nothing mixed
+    # FL FR FC BC: Opus has FC, but no back centre (RFC 7845 5.1.1.2), so BC is spread over 5.1's rear pair
+    ("4.0", "5.1", "mixed into 5.1 (libopus cannot code 4.0; use .mkv to keep it as it is)"),
+])
+def test_the_note_names_the_track_its_new_codec_and_what_became_of_its_speakers(tmp_path, layout, target, fate):
+    """The run's note is one sentence: which track, re-encoded as what and why, then what became
+    of its speakers; the layout it names is the one a player finds in the file."""
+    output = tmp_path / "out.webm"
+    notes = carry(write_mov(tmp_path / "in.mov", layout), output)
+    assert heard(output)[0] == target
+    assert notes == [f"audio #0 (pcm_s16le) re-encoded as libopus: the container cannot take it; its {layout} channels {fate}"]
