@@ -357,6 +357,12 @@ def container_takes(output: av.container.OutputContainer, source: av.stream.Stre
     written to a throwaway in-memory file with that stream alone."""
     if not may_hold(output, codec_id_name(source)):
         return False
+    if (output.format.name == "flv" and codec_id_name(source).startswith("pcm_") and source.codec_context is not None
+            and source.codec_context.layout.nb_channels > 2):
+        # FLV's audio tag flags mono or stereo only; more channels need enhanced FLV's multichannel
+        # header, which names the codec by a FourCC that PCM lacks. FFmpeg's muxer reaches an
+        # assertion there and the process aborts, so the trial header below cannot be used.
+        return False
     try:
         with av.open(io.BytesIO(), "w", format=output.format.name) as trial:
             stream = trial.add_stream_from_template(source)

@@ -12,6 +12,8 @@ the video encoder."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -36,15 +38,15 @@ def levels_of(layout: str) -> np.ndarray:
     return 0.04 * (1 + np.arange(av.AudioLayout(layout).nb_channels))
 
 
-def _tone(layout: str, samples: int, start: int) -> av.AudioFrame:
-    wave = np.sin(2 * np.pi * 100 * np.arange(start, start + samples) / RATE)
+def _tone(layout: str, samples: int, start: int, rate: int = RATE) -> av.AudioFrame:
+    wave = np.sin(2 * np.pi * 100 * np.arange(start, start + samples) / rate)
     interleaved = (wave[:, None] * levels_of(layout)).astype(np.float32).reshape(1, -1)  # packed: PyAV's planar stops at 8
     frame = av.AudioFrame.from_ndarray(interleaved, format="flt", layout=layout)
-    frame.sample_rate, frame.pts, frame.time_base = RATE, start, Fraction(1, RATE)
+    frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
     return frame
 
 
-def write_mov(path: Path, layout: str, video_frames: int = 0) -> Path:
+def write_mov(path: Path, layout: str, video_frames: int = 0, rate: int = RATE) -> Path:
     """A QuickTime file (its channel layout atom names the speakers, as an editor's export does)
     with 16-bit PCM in `layout`, and `video_frames` H.264 pictures at 25 fps."""
     with av.open(str(path), "w") as out:
@@ -52,7 +54,7 @@ def write_mov(path: Path, layout: str, video_frames: int = 0) -> Path:
         if video_frames:
             video = out.add_stream("libx264", rate=25)
             video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        audio = out.add_stream("pcm_s16le", rate=RATE)
+        audio = out.add_stream("pcm_s16le", rate=rate)
         audio.layout = layout
         clip = Clip()
         for i in range(video_frames):
@@ -61,9 +63,9 @@ def write_mov(path: Path, layout: str, video_frames: int = 0) -> Path:
             out.mux(video.encode(frame))
         if video is not None:
             out.mux(video.encode())
-        total = max(round(SECONDS * RATE), video_frames * RATE // 25)
+        total = max(round(SECONDS * rate), video_frames * rate // 25)
         for start in range(0, total, 960):
-            out.mux(audio.encode(_tone(layout, min(960, total - start), start)))
+            out.mux(audio.encode(_tone(layout, min(960, total - start), start, rate)))
         out.mux(audio.encode(None))
     with av.open(str(path)) as check:
         assert check.streams.audio[0].codec_context.layout.name in (layout, f"1 channels ({layout})")  # what the test relies on
@@ -181,3 +183,20 @@ def test_the_note_names_the_track_its_new_codec_and_what_became_of_its_speakers(
     notes = carry(write_mov(tmp_path / "in.mov", layout), output)
     assert heard(output)[0] == target
     assert notes == [f"audio #0 (pcm_s16le) re-encoded as libopus: the container cannot take it; its {layout} channels {fate}"]
+
+
+def test_pcm_of_more_than_two_channels_goes_into_flv_as_aac_at_its_levels(tmp_path):
+    """FLV's audio tag flags mono or stereo only (Adobe's FLV specification 10.1, E.4.2.1); more
+    channels need enhanced FLV's multichannel header, which names the codec by a FourCC, and PCM
+    has none. A MOV with 5.1 PCM at 44.1 kHz (a rate FLV's tag can flag) upscaled into FLV: the
+    run finishes and the FLV's AAC has every speaker at its level. FFmpeg's muxer aborted the
+    whole process (an assertion) while the streams were being planned, so the command runs in a
+    process of its own."""
+    source = write_mov(tmp_path / "in.mov", "5.1", video_frames=8, rate=44100)
+    output = tmp_path / "out.flv"
+    done = subprocess.run([sys.executable, "-m", "ldl_video.cli", str(source), str(output), "-m", "bicubic", "-s", "2",
+                           "--quiet"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-800:]
+    played, names, amplitudes = heard(output)
+    assert played == "5.1"
+    assert_every_channel_at_its_level("5.1", names, amplitudes)
