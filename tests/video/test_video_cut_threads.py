@@ -18,6 +18,7 @@ import pytest
 from video_media import Clip, write_clip
 
 from ldl_video.cli import main
+from ldl_video.video import reader
 from ldl_video.video.reader import VideoSource
 
 FRAMES = 40
@@ -106,6 +107,80 @@ def test_a_short_clip_cut_while_all_its_pictures_are_in_the_threads_is_read(tmp_
 
 def test_an_undamaged_file_is_read_whole_without_counting_errors(tmp_path):
     whole = write_clip(tmp_path / "whole.mp4", Clip(frames=FRAMES, container_options={"movflags": "faststart"}))
+    source = VideoSource(whole)
+    try:
+        frames = [item for item in source.items() if hasattr(item, "planes")]
+        assert len(frames) == FRAMES and not source.report.damaged
+    finally:
+        source.close()
+
+
+def _unflagged_cut(folder: Path) -> Path:
+    """The 40 pictures again, cut in the 20th, in a NUT file whose packets carry no keyframe
+    flag (a remux that lost them): FFmpeg does not need the flag to decode from the first
+    picture, an IDR picture."""
+    whole = write_clip(folder / "flagged.mkv", Clip(frames=FRAMES))
+    unflagged = folder / "unflagged.nut"
+    with av.open(str(whole)) as source, av.open(str(unflagged), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.size:
+                packet.is_keyframe, packet.stream = False, stream
+                out.mux(packet)
+    with av.open(str(unflagged)) as container:
+        packets = [(p.pos, p.size, p.is_keyframe) for p in container.demux(video=0) if p.size]
+    assert len(packets) == FRAMES and not any(key for _, _, key in packets)  # what the test relies on
+    position, size, _ = packets[19]
+    cut = folder / "unflagged-cut.nut"
+    cut.write_bytes(unflagged.read_bytes()[: position + size // 2])
+    return cut
+
+
+@pytest.fixture(scope="module")
+def unflagged_cut(tmp_path_factory) -> Path:
+    return _unflagged_cut(tmp_path_factory.mktemp("unflagged"))
+
+
+def _read(path: Path) -> tuple[list[Fraction], int]:
+    """(the frames' times on the file's own clock, packets counted unreadable) as VideoSource delivers them."""
+    source = VideoSource(path)
+    try:
+        times = [item.pts * source.time_base + source.start for item in source.items() if hasattr(item, "planes")]
+        return times, source.report.decode_errors
+    finally:
+        source.close()
+
+
+def _times(frames: list[av.VideoFrame]) -> list[Fraction]:
+    return [Fraction(f.pts) * f.time_base for f in frames]
+
+
+def test_a_cut_file_whose_keyframes_are_not_flagged_is_read_as_ffmpeg_reads_it(unflagged_cut):
+    reference, errors = _one_thread_decode(unflagged_cut)
+    assert errors == 1 and 0 < len(reference) < FRAMES  # what the test relies on
+    assert _read(unflagged_cut) == (_times(reference), errors)
+
+
+@pytest.mark.parametrize("bound", ["MAX_KEPT_PACKETS", "MAX_KEPT_BYTES"])
+def test_a_gop_holding_exactly_the_kept_bound_is_still_recovered(monkeypatch, unflagged_cut, bound):
+    """The reader keeps at most MAX_KEPT_PACKETS packets and MAX_KEPT_BYTES bytes since the last
+    keyframe: a cut GOP holding exactly that much (counted here by plain PyAV demuxing: the 20
+    packets up to the cut, the cut one as short as it is) is still decoded again whole."""
+    with av.open(str(unflagged_cut)) as container:
+        sizes = [p.size for p in container.demux(video=0) if p.size]
+    assert len(sizes) == 20  # what the test relies on
+    monkeypatch.setattr(reader, bound, len(sizes) if bound == "MAX_KEPT_PACKETS" else sum(sizes))
+    reference, errors = _one_thread_decode(unflagged_cut)
+    assert _read(unflagged_cut) == (_times(reference), errors)
+
+
+def test_a_gop_longer_than_the_kept_bound_is_read_whole(monkeypatch, tmp_path):
+    """Past the bound nothing more is kept for the GOP; an undamaged file is still read whole."""
+    monkeypatch.setattr(reader, "MAX_KEPT_PACKETS", 4)
+    whole = write_clip(tmp_path / "whole.mp4", Clip(frames=FRAMES))
+    with av.open(str(whole)) as container:
+        keys = [p.is_keyframe for p in container.demux(video=0) if p.size]
+    assert keys[:32] == [True] + [False] * 31  # a GOP eight times the bound
     source = VideoSource(whole)
     try:
         frames = [item for item in source.items() if hasattr(item, "planes")]
