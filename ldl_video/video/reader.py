@@ -253,11 +253,14 @@ class VideoSource:
         """Where the container says the file ends, in seconds on its timeline. FFmpeg hands on
         Matroska's Segment Duration as it is, and its Matroska muxer writes there the end of the
         last frame (Segment timestamps count from the Segment's start, 0): a file whose first
-        frame is at 1 s states its end. Elsewhere FFmpeg's duration counts from the first timestamp."""
+        frame is at 1 s states its end. FFmpeg's NUT demuxer hands on its index's largest
+        timestamp, the last frame's start. Elsewhere FFmpeg's duration counts from the first timestamp."""
         if not self.container.duration:
             return None
         end = self.container.duration / av.time_base
-        if "matroska" not in self.container.format.name:
+        if self.container.format.name == "nut":
+            end += float(self._frame_duration * self.time_base)
+        elif "matroska" not in self.container.format.name:
             end += (self.container.start_time or 0) / av.time_base
         return end
 

@@ -674,6 +674,28 @@ def test_a_transport_stream_starting_late_counts_its_duration_from_its_start(tmp
         source.close()
 
 
+@pytest.mark.parametrize(("suffix", "stated"), [(".flv", 480_000), (".nut", 1_440_000)])
+def test_a_file_starting_late_whose_container_alone_states_a_duration_is_whole(tmp_path, suffix, stated):
+    """12 frames at 25 fps from 1 s, no B-frames, in containers whose video track states no
+    duration: 0.48 s long, ending at 1.48 s. FLV's duration (its onMetaData) is that length; FFmpeg's NUT
+    demuxer hands on its index's largest timestamp instead, the last frame's start (1.44 s). A late
+    NUT was reported cut short (expected to end at 2.44 s) and refused."""
+    clip = Clip(frames=12, pts=[1000 + 40 * i for i in range(12)], options={"bf": "0"})
+    path = write_clip(tmp_path / f"late{suffix}", clip)
+    with av.open(str(path)) as container:  # what the test relies on
+        stream = container.streams.video[0]
+        assert not stream.duration and not stream.metadata.get("DURATION") and len(container.streams) == 1
+        assert (container.start_time, container.duration) == (1_000_000, stated)
+    source = VideoSource(path)
+    try:
+        assert source.seconds == pytest.approx(0.48, abs=1e-9) and source.frame_estimate == 12
+        frames = _frames(source)
+        assert [f.pts * source.time_base for f in frames] == [Fraction(i, 25) for i in range(12)]
+        assert not source.report.truncated and source.report.describe() == ""
+    finally:
+        source.close()
+
+
 def test_files_without_video_say_what_they_hold(tmp_path):
     from ldl_video.errors import LdlError
 
