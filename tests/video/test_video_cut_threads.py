@@ -124,9 +124,9 @@ def test_an_undamaged_file_is_read_whole_without_counting_errors(monkeypatch, tm
 
 
 def _unflagged_cut(folder: Path) -> Path:
-    """The 40 pictures again, cut in the 20th, in a NUT file whose packets carry no keyframe
-    flag (a remux that lost them): FFmpeg does not need the flag to decode from the first
-    picture, an IDR picture."""
+    """The 40 pictures again, in a NUT file whose packets carry no keyframe flag (a remux that
+    lost them; FFmpeg does not need the flag to decode from the first picture, an IDR picture),
+    cut 2 bytes into the 20th: the decoder logs one error for it."""
     whole = write_clip(folder / "flagged.mkv", Clip(frames=FRAMES))
     unflagged = folder / "unflagged.nut"
     with av.open(str(whole)) as source, av.open(str(unflagged), "w") as out:
@@ -138,9 +138,9 @@ def _unflagged_cut(folder: Path) -> Path:
     with av.open(str(unflagged)) as container:
         packets = [(p.pos, p.size, p.is_keyframe) for p in container.demux(video=0) if p.size]
     assert len(packets) == FRAMES and not any(key for _, _, key in packets)  # what the test relies on
-    position, size, _ = packets[19]
+    position, _, _ = packets[19]
     cut = folder / "unflagged-cut.nut"
-    cut.write_bytes(unflagged.read_bytes()[: position + size // 2])
+    cut.write_bytes(unflagged.read_bytes()[: position + 2])
     return cut
 
 
