@@ -419,3 +419,45 @@ def test_audio_no_encoder_here_can_write_for_the_container_is_refused_naming_the
     with av.open(str(path)) as source, pytest.raises(LdlError) as refused:
         plan_streams(av.open(io.BytesIO(), "w", format="amr"), list(source.streams.audio), [])
     assert str(refused.value).startswith("cannot carry audio stream #1 (aac) into amr: ")
+
+
+def test_pcm_without_a_channel_order_is_reencoded_with_every_channel_at_its_level(tmp_path):
+    """Matroska keeps only a channel count, so three PCM channels come back with no order ("3
+    channels", as from a field recorder's WAV without a channel mask): into MP4 they are
+    re-encoded as three-channel AAC, each channel's tone at its level in a speaker of its own."""
+    rate, seconds = 48000, 0.2
+    levels = np.array([0.05, 0.1, 0.15])
+    wave = np.sin(2 * np.pi * 100 * np.arange(round(seconds * rate)) / rate)
+    frame = av.AudioFrame.from_ndarray((wave[:, None] * levels).astype(np.float32).reshape(1, -1), format="flt",
+                                       layout="3.0")
+    frame.sample_rate, frame.pts = rate, 0
+    bare = tmp_path / "bare.mkv"
+    with av.open(str(bare), "w") as out:
+        stream = out.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "3.0"
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    with av.open(str(bare)) as source:
+        assert source.streams.audio[0].codec_context.layout.name == "3 channels"  # what the test relies on
+    reencode_file(bare, tmp_path / "out.mp4", "aac")
+    played_rate, channels, rms = played(tmp_path / "out.mp4")
+    assert (played_rate, channels) == (rate, 3)
+    assert sorted(rms[rms > 0.01]) == pytest.approx(levels / np.sqrt(2), rel=0.15)
+
+
+def test_a_one_character_subtitle_is_kept(tmp_path):
+    """A cue of one character ("?") is one byte of WebVTT: it is a cue, not an empty packet."""
+    from video_media import Clip, write_clip
+
+    from ldl_video.video.streams import SubtitleTranscode
+
+    path = write_clip(tmp_path / "film.mkv", Clip(frames=3, subtitles=[(1000, 2000, "?"), (2500, 3000, "Yes")]))
+    with av.open(str(path)) as source, av.open(str(tmp_path / "out.webm"), "w") as out:
+        track = source.streams.subtitles[0]
+        handler = SubtitleTranscode(out, track, "webvtt")
+        for packet in source.demux(track):
+            if packet.size:
+                out.mux(handler.packets(packet))
+    with av.open(str(tmp_path / "out.webm")) as result:
+        cues = [(p.pts * p.time_base * 1000, bytes(p)) for p in result.demux(result.streams.subtitles[0]) if p.size]
+    assert cues == [(1000, b"?"), (2500, b"Yes")]
