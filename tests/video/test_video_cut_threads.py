@@ -9,6 +9,7 @@ on a single core the decoder runs on one thread and these tests pass either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -43,12 +44,12 @@ def cut_mp4(tmp_path_factory) -> Path:
     return _cut_mp4(tmp_path_factory.mktemp("cut-threads"), FRAMES, 19)
 
 
-def _one_thread_decode(path: Path) -> tuple[list[av.VideoFrame], int]:
+def _one_thread_decode(path: Path, thread_type: str = "NONE") -> tuple[list[av.VideoFrame], int]:
     """FFmpeg's own result: (pictures, packets refused), decoding without threads."""
     frames, errors = [], 0
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "NONE"
+        stream.thread_type = thread_type
         for packet in container.demux(stream):
             try:
                 frames.extend(stream.decode(packet))
@@ -59,6 +60,11 @@ def _one_thread_decode(path: Path) -> tuple[list[av.VideoFrame], int]:
     return frames, errors
 
 
+def _luma(frame: av.VideoFrame) -> np.ndarray:
+    plane = frame.planes[0]
+    return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+
+
 def test_a_file_cut_mid_picture_gives_every_decodable_picture_and_counts_the_bad_packet(cut_mp4):
     reference, errors = _one_thread_decode(cut_mp4)
     assert errors == 1 and 0 < len(reference) < FRAMES  # what the test relies on
@@ -67,9 +73,7 @@ def test_a_file_cut_mid_picture_gives_every_decodable_picture_and_counts_the_bad
         frames = [item for item in source.items() if hasattr(item, "planes")]
         assert [f.pts for f in frames] == [f.pts for f in reference]
         for got, want in zip(frames, reference, strict=True):
-            plane = want.planes[0]
-            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
-            assert np.array_equal(got.planes[0], luma)  # the same picture, not a copy of another
+            assert np.array_equal(got.planes[0], _luma(want))  # the same picture, not a copy of another
         assert source.report.decode_errors == errors
         assert source.report.truncated
         assert "; 1 unreadable packet(s)" in source.report.describe()
@@ -123,24 +127,37 @@ def test_an_undamaged_file_is_read_whole_without_counting_errors(monkeypatch, tm
         source.close()
 
 
+def _nut_cut(folder: Path, name: str, change: Callable[[av.Packet], None], into: int) -> Path:
+    """The 40 pictures remuxed into NUT, each packet through `change` first, and cut `into` bytes
+    into the 20th packet."""
+    whole = write_clip(folder / "whole.mkv", Clip(frames=FRAMES))
+    remuxed = folder / f"{name}.nut"
+    with av.open(str(whole)) as source, av.open(str(remuxed), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.size:
+                change(packet)
+                packet.stream = stream
+                out.mux(packet)
+    with av.open(str(remuxed)) as container:
+        position = [p.pos for p in container.demux(video=0) if p.size][19]
+    cut = folder / f"{name}-cut.nut"
+    cut.write_bytes(remuxed.read_bytes()[: position + into])
+    return cut
+
+
 def _unflagged_cut(folder: Path) -> Path:
     """The 40 pictures again, in a NUT file whose packets carry no keyframe flag (a remux that
     lost them; FFmpeg does not need the flag to decode from the first picture, an IDR picture),
     cut 2 bytes into the 20th: the decoder logs one error for it."""
-    whole = write_clip(folder / "flagged.mkv", Clip(frames=FRAMES))
-    unflagged = folder / "unflagged.nut"
-    with av.open(str(whole)) as source, av.open(str(unflagged), "w") as out:
-        stream = out.add_stream_from_template(source.streams.video[0])
-        for packet in source.demux(video=0):
-            if packet.size:
-                packet.is_keyframe, packet.stream = False, stream
-                out.mux(packet)
-    with av.open(str(unflagged)) as container:
-        packets = [(p.pos, p.size, p.is_keyframe) for p in container.demux(video=0) if p.size]
-    assert len(packets) == FRAMES and not any(key for _, _, key in packets)  # what the test relies on
-    position, _, _ = packets[19]
-    cut = folder / "unflagged-cut.nut"
-    cut.write_bytes(unflagged.read_bytes()[: position + 2])
+
+    def unflag(packet: av.Packet) -> None:
+        packet.is_keyframe = False
+
+    cut = _nut_cut(folder, "unflagged", unflag, 2)
+    with av.open(str(cut)) as container:
+        keys = [p.is_keyframe for p in container.demux(video=0) if p.size]
+    assert len(keys) == 20 and not any(keys)  # what the test relies on
     return cut
 
 
@@ -180,3 +197,31 @@ def test_a_gop_holding_exactly_the_kept_bound_is_still_recovered(monkeypatch, un
     monkeypatch.setattr(reader, bound, len(sizes) if bound == "MAX_KEPT_PACKETS" else sum(sizes))
     reference, errors = _one_thread_decode(unflagged_cut)
     assert _read(unflagged_cut) == (_times(reference), errors)
+
+
+def test_a_timestamp_running_back_before_a_cut_does_not_repeat_a_picture(tmp_path):
+    """Two neighbouring pictures with their timestamps swapped (a muxer's slip), the later of them
+    the last picture the frame threads hand out before the cut: what is decoded again after the
+    cut starts after the latest timestamp delivered, not after the last one, so no picture comes
+    twice. Reference: one-thread decoding, picture for picture."""
+    plain = _nut_cut(tmp_path, "plain", lambda packet: None, 14)
+    threaded, _ = _one_thread_decode(plain, "AUTO")  # what the frame threads hand out, as the reader's decoder
+    with av.open(str(tmp_path / "whole.mkv")) as container:  # the timestamps `change` meets
+        times = sorted(p.pts for p in container.demux(video=0) if p.size)
+    swap = {times[len(threaded) - 2]: times[len(threaded) - 1], times[len(threaded) - 1]: times[len(threaded) - 2]}
+
+    def swapped(packet: av.Packet) -> None:
+        packet.pts = swap.get(packet.pts, packet.pts)
+
+    cut = _nut_cut(tmp_path, "swapped", swapped, 14)
+    reference, errors = _one_thread_decode(cut)
+    assert errors == 1 and len(reference) == 19  # what the test relies on
+    assert [f.pts for f in reference] != sorted(f.pts for f in reference)
+    source = VideoSource(cut)
+    try:
+        frames = [item for item in source.items() if hasattr(item, "planes")]
+        assert len(frames) == len(reference) and source.report.decode_errors == errors
+        for got, want in zip(frames, reference, strict=True):
+            assert np.array_equal(got.planes[0], _luma(want))
+    finally:
+        source.close()
