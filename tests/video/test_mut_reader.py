@@ -9,6 +9,7 @@ Written against the survivors of `make mutation MODULES=reader` (benchmarks/resu
 from __future__ import annotations
 
 import shutil
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -834,6 +835,47 @@ def test_hdr10_metadata_comes_from_the_first_frame(tmp_path):
     source = VideoSource(path)
     try:
         assert (source.hdr.master_display, source.hdr.max_cll) == (MASTER_DISPLAY, MAX_CLL)
+    finally:
+        source.close()
+
+
+def _with_sample_entry_boxes(data: bytes, extra: bytes) -> bytes:
+    """An MP4 (index at the end) with `extra` boxes appended to its first video sample entry, and
+    every box around it (moov/trak/mdia/minf/stbl/stsd/the entry, ISO/IEC 14496-12) grown to hold them."""
+    containers = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+
+    def walk(start: int, end: int, path: list[int]) -> tuple[list[int], int] | None:
+        while start < end:
+            size, kind = struct.unpack(">I4s", data[start: start + 8])
+            if kind == b"stsd":
+                entry = start + 16  # after its version, flags and entry count
+                return [*path, start, entry], entry + struct.unpack(">I", data[entry: entry + 4])[0]
+            if kind in containers and (found := walk(start + 8, start + size, [*path, start])):
+                return found
+            start += size
+        return None
+
+    boxes, at = walk(0, len(data), [])
+    out = bytearray(data[:at] + extra + data[at:])
+    for box in boxes:
+        out[box: box + 4] = struct.pack(">I", struct.unpack(">I", out[box: box + 4])[0] + len(extra))
+    return bytes(out)
+
+
+def test_hdr10_metadata_of_an_mp4_track_is_handed_on(tmp_path):
+    """An MP4 whose sample entry states the mastering display ('mdcv': G, B, R and white point in
+    1/50000, luminance in 1/10000 cd/m², as in HEVC's SEI) and the light levels ('clli'), over an
+    x264 bitstream that carries none: the reader hands on the track's, in x265's spelling. (FFmpeg 7's
+    decoders also attach the track's to every frame, so either way of reading it finds them.)"""
+    mdcv = struct.pack(">8H2I", 8500, 39850, 6550, 2300, 35400, 14600, 15635, 16450, 10_000_000, 50)
+    clli = struct.pack(">2H", 1000, 400)
+    boxes = struct.pack(">I4s", 8 + len(mdcv), b"mdcv") + mdcv + struct.pack(">I4s", 8 + len(clli), b"clli") + clli
+    path = tmp_path / "hdr-track.mp4"
+    path.write_bytes(_with_sample_entry_boxes(write_clip(tmp_path / "sdr.mp4", Clip(frames=2)).read_bytes(), boxes))
+    source = VideoSource(path)
+    try:
+        assert source.hdr.master_display == "G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)L(10000000,50)"
+        assert source.hdr.max_cll == "1000,400"
     finally:
         source.close()
 
