@@ -127,10 +127,10 @@ def test_an_undamaged_file_is_read_whole_without_counting_errors(monkeypatch, tm
         source.close()
 
 
-def _nut_cut(folder: Path, name: str, change: Callable[[av.Packet], None], into: int) -> Path:
+def _nut_cut(folder: Path, name: str, change: Callable[[av.Packet], None], into: int, gop: int | None = None) -> Path:
     """The 40 pictures remuxed into NUT, each packet through `change` first, and cut `into` bytes
-    into the 20th packet."""
-    whole = write_clip(folder / "whole.mkv", Clip(frames=FRAMES))
+    into the 20th packet (`gop`: a keyframe every so many pictures; default: the clip's own)."""
+    whole = write_clip(folder / "whole.mkv", Clip(frames=FRAMES) if gop is None else Clip(frames=FRAMES, gop=gop))
     remuxed = folder / f"{name}.nut"
     with av.open(str(whole)) as source, av.open(str(remuxed), "w") as out:
         stream = out.add_stream_from_template(source.streams.video[0])
@@ -197,6 +197,20 @@ def test_a_gop_holding_exactly_the_kept_bound_is_still_recovered(monkeypatch, un
     monkeypatch.setattr(reader, bound, len(sizes) if bound == "MAX_KEPT_PACKETS" else sum(sizes))
     reference, errors = _one_thread_decode(unflagged_cut)
     assert _read(unflagged_cut) == (_times(reference), errors)
+
+
+def test_a_flagged_gop_holding_exactly_the_kept_bytes_is_still_recovered(monkeypatch, tmp_path):
+    """As above with keyframe flags: the count starts again at the last keyframe before the cut,
+    so a GOP of exactly MAX_KEPT_BYTES from there (counted by plain PyAV) is decoded again whole."""
+    cut = _nut_cut(tmp_path, "flagged", lambda packet: None, 2, gop=12)
+    with av.open(str(cut)) as container:
+        packets = [(p.is_keyframe, p.size) for p in container.demux(video=0) if p.size]
+    last_key = max(i for i, (key, _) in enumerate(packets) if key)
+    assert 0 < last_key < len(packets) - 2  # what the test relies on: a GOP after the first
+    monkeypatch.setattr(reader, "MAX_KEPT_BYTES", sum(size for _, size in packets[last_key:]))
+    reference, errors = _one_thread_decode(cut)
+    assert errors == 1
+    assert _read(cut) == (_times(reference), errors)
 
 
 def test_a_timestamp_running_back_before_a_cut_does_not_repeat_a_picture(tmp_path):
