@@ -374,3 +374,25 @@ def test_float_images_are_clipped_into_16_bit_png(tmp_path: Path, dtype: type) -
     assert (width, height, info["bitdepth"], info["planes"]) == (4, 2, 16, 1)
     back = np.vstack([np.asarray(row) for row in rows])
     np.testing.assert_array_equal(back, np.round(np.clip(image[..., 0], 0, 1) * 65535))
+
+
+def test_a_one_pixel_wide_colour_image_keeps_its_colours(tmp_path: Path) -> None:
+    """A 1-pixel-wide (or tall) RGB strip is still colour: Pillow reads back what was written."""
+    from ldl_video.images import write_image
+
+    strip = np.array([[[255, 0, 0]], [[0, 255, 0]], [[0, 0, 255]]], np.uint8)  # 3×1 red, green, blue
+    for image in (strip, strip.transpose(1, 0, 2)):
+        write_image(tmp_path / "strip.png", image)
+        with Image.open(tmp_path / "strip.png") as opened:
+            assert opened.mode == "RGB"
+            np.testing.assert_array_equal(np.asarray(opened), image)
+
+
+def test_a_tiff_stack_is_refused_in_one_line_that_says_what_to_do(tmp_path: Path) -> None:
+    from ldl_video.errors import LdlError
+
+    tifffile.imwrite(tmp_path / "z.tif", np.zeros((5, 6, 8), np.uint16))
+    with pytest.raises(LdlError) as caught:
+        read_image(tmp_path / "z.tif")
+    assert str(caught.value) == (f"{tmp_path / 'z.tif'} is a stack of 5 images; upscale one image per file (save the "
+                                 "pages separately), or open the stack in napari, whose LDL plugin upscales every plane")
