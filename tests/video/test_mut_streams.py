@@ -350,21 +350,27 @@ def test_streams_that_cannot_be_carried_are_dropped_with_a_note_naming_them(unkn
     assert (handlers, notes) == ({}, expected)
 
 
-def test_subrip_cues_converted_for_mp4_keep_their_milliseconds(tmp_path):
-    """SubRip times are in milliseconds (00:00:01,001); as MP4 timed text they start and end on the same ms."""
+def transcode_subrip(tmp_path, cues: list[tuple[int, int, str]], suffix: str, codec: str):
+    """An MKV with these SubRip cues (ms), its subtitles alone converted by SubtitleTranscode into out`suffix`."""
     from video_media import Clip, write_clip
 
     from ldl_video.video.streams import SubtitleTranscode
 
-    cues = [(1001, 2333, "Hello"), (2999, 3457, "World")]
     path = write_clip(tmp_path / "film.mkv", Clip(frames=3, subtitles=cues))
-    with av.open(str(path)) as source, av.open(str(tmp_path / "out.mp4"), "w") as out:
+    target = tmp_path / f"out{suffix}"
+    with av.open(str(path)) as source, av.open(str(target), "w") as out:
         track = source.streams.subtitles[0]
-        handler = SubtitleTranscode(out, track, "mov_text")
+        handler = SubtitleTranscode(out, track, codec)
         for packet in source.demux(track):
             if packet.size:
                 out.mux(handler.packets(packet))
-    with av.open(str(tmp_path / "out.mp4")) as result:
+    return target
+
+
+def test_subrip_cues_converted_for_mp4_keep_their_milliseconds(tmp_path):
+    """SubRip times are in milliseconds (00:00:01,001); as MP4 timed text they start and end on the same ms."""
+    cues = [(1001, 2333, "Hello"), (2999, 3457, "World")]
+    with av.open(str(transcode_subrip(tmp_path, cues, ".mp4", "mov_text"))) as result:
         samples = [p for p in result.demux(result.streams.subtitles[0]) if p.size > 2]  # 2 bytes: the empty gap sample
         times = [(p.pts * p.time_base * 1000, (p.pts + p.duration) * p.time_base * 1000) for p in samples]
     assert times == [(start, end) for start, end, _ in cues]
@@ -447,17 +453,7 @@ def test_pcm_without_a_channel_order_is_reencoded_with_every_channel_at_its_leve
 
 def test_a_one_character_subtitle_is_kept(tmp_path):
     """A cue of one character ("?") is one byte of WebVTT: it is a cue, not an empty packet."""
-    from video_media import Clip, write_clip
-
-    from ldl_video.video.streams import SubtitleTranscode
-
-    path = write_clip(tmp_path / "film.mkv", Clip(frames=3, subtitles=[(1000, 2000, "?"), (2500, 3000, "Yes")]))
-    with av.open(str(path)) as source, av.open(str(tmp_path / "out.webm"), "w") as out:
-        track = source.streams.subtitles[0]
-        handler = SubtitleTranscode(out, track, "webvtt")
-        for packet in source.demux(track):
-            if packet.size:
-                out.mux(handler.packets(packet))
-    with av.open(str(tmp_path / "out.webm")) as result:
+    cues = [(1000, 2000, "?"), (2500, 3000, "Yes")]
+    with av.open(str(transcode_subrip(tmp_path, cues, ".webm", "webvtt"))) as result:
         cues = [(p.pts * p.time_base * 1000, bytes(p)) for p in result.demux(result.streams.subtitles[0]) if p.size]
     assert cues == [(1000, b"?"), (2500, b"Yes")]
